@@ -1,0 +1,143 @@
+"""Configuration of the MediSee-specific parts: candidate tokens, fusion, heads, SAM sizes, LoRA.
+
+The language model and vision tower sizes are plain ``transformers`` config dictionaries
+(``MistralConfig`` / ``CLIPVisionConfig`` keyword names), so they are not repeated here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from networks.errors import ConfigError
+
+FUSIONS = ("normalized_sigmoid", "softmax", "hard")
+SAM_RESIZE_SCHEMES = ("stretch", "longest_side")
+
+
+def _from_dict(cls, values: dict[str, Any] | None, key: str):
+    """Builds dataclass ``cls`` from ``values``, naming the config key on unknown entries."""
+    values = dict(values or {})
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"config '{key}' has unknown entries {unknown}; known: {sorted(known)}")
+    return cls(**values)
+
+
+@dataclass
+class SamConfig:
+    """Sizes of the segment-anything SAM model (defaults: ViT-B, as MedSAM).
+
+    Attributes:
+        encoder_embed_dim: ViT width.
+        encoder_depth: number of ViT blocks.
+        encoder_num_heads: attention heads per block.
+        encoder_global_attn_indexes: blocks with global (not windowed) attention.
+        image_size: side of the square SAM input.
+        patch_size: ViT patch size; the image embedding is ``image_size // patch_size`` wide.
+        window_size: windowed-attention size.
+        prompt_embed_dim: width of prompt tokens and of the mask decoder.
+        mask_in_chans: hidden channels of the (unused) dense mask-prompt encoder.
+        decoder_depth: two-way transformer depth of the mask decoder.
+        decoder_mlp_dim: MLP width in the mask decoder transformer.
+        decoder_num_heads: attention heads in the mask decoder transformer.
+        iou_head_hidden_dim: hidden width of the IoU prediction head.
+        resize: how a slice is fitted into the square SAM frame: ``stretch`` (MedSAM's own:
+            resize to ``image_size`` x ``image_size``) or ``longest_side`` (SAM's: scale the
+            longest side, pad bottom/right). Boxes and masks are mapped with the same scheme.
+    """
+
+    encoder_embed_dim: int = 768
+    encoder_depth: int = 12
+    encoder_num_heads: int = 12
+    encoder_global_attn_indexes: list[int] = field(default_factory=lambda: [2, 5, 8, 11])
+    image_size: int = 1024
+    patch_size: int = 16
+    window_size: int = 14
+    prompt_embed_dim: int = 256
+    mask_in_chans: int = 16
+    decoder_depth: int = 2
+    decoder_mlp_dim: int = 2048
+    decoder_num_heads: int = 8
+    iou_head_hidden_dim: int = 256
+    resize: str = "stretch"
+
+    def __post_init__(self) -> None:
+        if self.resize not in SAM_RESIZE_SCHEMES:
+            raise ConfigError(f"config 'sam_config#resize' must be one of {SAM_RESIZE_SCHEMES}, got {self.resize!r}")
+        if self.image_size % self.patch_size:
+            raise ConfigError("config 'sam_config': image_size must be a multiple of patch_size")
+
+    @property
+    def embedding_size(self) -> int:
+        """Side of the image embedding grid."""
+        return self.image_size // self.patch_size
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> SamConfig:
+        """Builds the config from the bundle's ``sam_config`` dictionary."""
+        return _from_dict(cls, values, "sam_config")
+
+
+@dataclass
+class MediSeeConfig:
+    """The MediSee-specific architecture and fine-tuning settings (paper Sec. 4, Tables 4-5).
+
+    Attributes:
+        candidate_tokens: the n candidate tokens added to the vocabulary (paper: n=2).
+        fusion: ``normalized_sigmoid`` (released code), ``softmax`` (paper's soft fusion) or
+            ``hard`` (no router: fixed selection, Table 4's "hard" rows).
+        router_hidden_size: hidden width of the router MLPs R_s and R_d.
+        hard_seg_index: candidate used for segmentation when ``fusion == "hard"``.
+        hard_det_index: candidate used for detection when ``fusion == "hard"`` (-1 = last).
+        box_head_hidden_size: hidden width of the 3-layer box head.
+        use_box_prompt: feed the predicted box to the SAM prompt encoder (Table 5).
+        use_text_prompt: feed the projected h_seg to the SAM mask decoder (Table 5).
+        image_token: the placeholder token for image patches in prompts.
+        lora_r: LoRA rank.
+        lora_alpha: LoRA scaling numerator.
+        lora_dropout: LoRA dropout.
+        lora_target_modules: regex (peft full-match) selecting the language model's projections;
+            a plain list would also hit the CLIP tower's q_proj/v_proj.
+    """
+
+    candidate_tokens: list[str] = field(default_factory=lambda: ["[SEG]", "[BBOX]"])
+    fusion: str = "normalized_sigmoid"
+    router_hidden_size: int = 1024
+    hard_seg_index: int = 0
+    hard_det_index: int = -1
+    box_head_hidden_size: int = 512
+    use_box_prompt: bool = True
+    use_text_prompt: bool = True
+    image_token: str = "<image>"
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    lora_target_modules: str = r".*language_model\.layers\.\d+\.self_attn\.(q_proj|v_proj)"
+
+    def __post_init__(self) -> None:
+        n = len(self.candidate_tokens)
+        if n < 1 or len(set(self.candidate_tokens)) != n:
+            raise ConfigError("config 'medisee_config#candidate_tokens' must be a non-empty list of distinct tokens")
+        if self.fusion not in FUSIONS:
+            raise ConfigError(f"config 'medisee_config#fusion' must be one of {FUSIONS}, got {self.fusion!r}")
+        for key in ("hard_seg_index", "hard_det_index"):
+            if not -n <= getattr(self, key) < n:
+                raise ConfigError(f"config 'medisee_config#{key}' is out of range for {n} candidate tokens")
+        if not (self.use_box_prompt or self.use_text_prompt):
+            raise ConfigError("config 'medisee_config': use_box_prompt and use_text_prompt cannot both be false")
+
+    @property
+    def num_candidates(self) -> int:
+        """n, the number of candidate tokens."""
+        return len(self.candidate_tokens)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> MediSeeConfig:
+        """Builds the config from the bundle's ``medisee_config`` dictionary."""
+        return _from_dict(cls, values, "medisee_config")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form, stored next to trained checkpoints."""
+        return asdict(self)

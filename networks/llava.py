@@ -1,0 +1,104 @@
+"""The multimodal LLM: ``transformers.LlavaForConditionalGeneration`` (Mistral + CLIP ViT).
+
+Either built from size dictionaries (random weights: tests, benchmarks, the demo model) or
+loaded from an HF-format LLaVA directory (``networks.convert`` makes one from LLaVA-Med v1.5).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import CLIPVisionConfig, LlavaConfig, LlavaForConditionalGeneration, MistralConfig
+
+from networks.errors import ConfigError, WeightsError, list_names
+
+logger = logging.getLogger(__name__)
+
+# LLaVA-Med v1.5 uses CLIP's penultimate layer and drops the CLS token ("patch" features).
+VISION_FEATURE_LAYER = -2
+VISION_FEATURE_STRATEGY = "default"
+
+
+def llava_config(text_config: dict[str, Any], vision_config: dict[str, Any], image_token_id: int) -> LlavaConfig:
+    """A LlavaConfig from Mistral and CLIP-vision keyword dictionaries (HF names).
+
+    Args:
+        text_config: ``MistralConfig`` keywords (hidden_size, num_hidden_layers, ...).
+        vision_config: ``CLIPVisionConfig`` keywords (hidden_size, image_size, patch_size, ...).
+        image_token_id: id of the ``<image>`` placeholder in the tokenizer.
+    """
+    try:
+        text = MistralConfig(**{"tie_word_embeddings": False, **text_config})
+        vision = CLIPVisionConfig(**vision_config)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"config 'text_config' / 'vision_config' is invalid: {exc}") from None
+    patches = (vision.image_size // vision.patch_size) ** 2
+    return LlavaConfig(
+        text_config=text,
+        vision_config=vision,
+        image_token_id=image_token_id,
+        vision_feature_layer=VISION_FEATURE_LAYER,
+        vision_feature_select_strategy=VISION_FEATURE_STRATEGY,
+        projector_hidden_act="gelu",
+        multimodal_projector_bias=True,
+        image_seq_length=patches,
+        tie_word_embeddings=False,
+    )
+
+
+def random_llava(config: LlavaConfig, dtype: torch.dtype = torch.float32) -> LlavaForConditionalGeneration:
+    """A randomly initialised LLaVA with the given architecture."""
+    model = LlavaForConditionalGeneration(config)
+    return model.to(dtype)
+
+
+def load_llava(path: str | os.PathLike, dtype: torch.dtype = torch.float32) -> LlavaForConditionalGeneration:
+    """Loads an HF-format LLaVA directory from local files only, rejecting incomplete weights.
+
+    Raises:
+        WeightsError: the directory is missing, is still in the original LLaVA-Med format,
+            or its weights leave parameters uninitialised or contain unknown ones.
+    """
+    path = Path(path)
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise WeightsError(f"LLaVA directory {path} has no config.json (config 'llava_path')")
+    try:
+        model_type = json.loads(config_file.read_text()).get("model_type")
+    except json.JSONDecodeError as exc:
+        raise WeightsError(f"cannot parse {config_file}: {exc}") from None
+    if model_type != "llava":
+        hint = ""
+        if model_type in ("llava_mistral", "llava_llama", "llava"):
+            hint = f"; convert it first: python -m networks.convert --llava-med {path} --clip CLIP_DIR --out DST"
+        raise WeightsError(f"{path} is not an HF-format LLaVA directory (model_type={model_type!r}){hint}")
+    try:
+        model, info = LlavaForConditionalGeneration.from_pretrained(
+            path, dtype=dtype, local_files_only=True, trust_remote_code=False, output_loading_info=True
+        )
+    except Exception as exc:
+        raise WeightsError(f"cannot load LLaVA weights from {path}: {type(exc).__name__}: {exc}") from None
+    problems = []
+    for kind in ("missing_keys", "unexpected_keys", "mismatched_keys"):
+        names = [k if isinstance(k, str) else str(k[0]) for k in info.get(kind) or []]
+        if names:
+            problems.append(f"{kind.replace('_', ' ')}: {list_names(names)}")
+    if problems:
+        raise WeightsError(f"LLaVA weights in {path} do not match its config ({'; '.join(problems)})")
+    return model
+
+
+def fit_vocabulary(model: LlavaForConditionalGeneration, vocab_size: int) -> None:
+    """Grows the input embeddings and LM head to ``vocab_size`` rows (never shrinks).
+
+    New rows start at the mean of the existing embeddings, as HF's mean resizing does.
+    """
+    current = model.get_input_embeddings().num_embeddings
+    if vocab_size > current:
+        logger.info("growing the vocabulary from %d to %d tokens", current, vocab_size)
+        model.resize_token_embeddings(vocab_size, mean_resizing=True)
