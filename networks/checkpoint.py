@@ -1,0 +1,102 @@
+"""Trained MediSee checkpoints: safetensors weights + architecture json + tokenizer, in one directory.
+
+A checkpoint holds the trainable set (LoRA, LM embeddings and head, mask decoder, text
+projection, routers, box head) and, optionally, the whole state dict (``include="all"``: every
+parameter and persistent buffer, e.g. SAM's random positional-encoding matrix), for models
+trained from random initialisation, such as the demo model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from networks.errors import WeightsError, list_names
+from networks.files import atomic_path
+
+WEIGHTS_NAME = "medisee.safetensors"
+CONFIG_NAME = "medisee.json"
+FORMAT_VERSION = 1
+
+
+def save_checkpoint(model, tokenizer, directory: str | os.PathLike, include: str = "trainable") -> Path:
+    """Writes ``directory`` atomically (a temporary directory renamed into place).
+
+    Args:
+        model: a :class:`networks.MediSee`.
+        tokenizer: the tokenizer its embeddings were trained with.
+        directory: the checkpoint directory to (re)write.
+        include: ``trainable`` (the trained set) or ``all`` (every parameter).
+    """
+    if include not in ("trainable", "all"):
+        raise ValueError("include must be 'trainable' or 'all'")
+    if include == "all":
+        tensors = model.state_dict()
+    else:
+        tensors = {name: param for name, param in model.named_parameters() if param.requires_grad}
+    state = {name: tensor.detach().to("cpu").contiguous() for name, tensor in tensors.items()}
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "include": include,
+        "medisee_config": model.config.to_dict(),
+        "candidate_token_ids": model.candidate_token_ids,
+        "image_token_id": model.image_token_id,
+        "vocab_size": model.llava.get_input_embeddings().num_embeddings,
+        "text_config": model.llava.config.text_config.to_dict(),
+        "vision_config": model.llava.config.vision_config.to_dict(),
+        "sam_config": vars(model.medsam.config),
+    }
+    with atomic_path(directory, is_dir=True) as tmp:
+        save_file(state, tmp / WEIGHTS_NAME, metadata={"format": "pt", "medisee_include": include})
+        (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2, default=str) + "\n")
+        tokenizer.save_pretrained(tmp)
+    return Path(directory)
+
+
+def load_checkpoint(model, directory: str | os.PathLike) -> dict:
+    """Loads a checkpoint written by :func:`save_checkpoint` into a freshly built model.
+
+    Every trainable parameter must be in the file; every tensor in the file must be in the
+    model's state dict with the same shape; the token ids must agree.
+
+    Returns:
+        The checkpoint's metadata (``medisee.json``).
+
+    Raises:
+        WeightsError: naming the directory and the offending keys.
+    """
+    directory = Path(directory)
+    weights, config = directory / WEIGHTS_NAME, directory / CONFIG_NAME
+    for path in (weights, config):
+        if not path.is_file():
+            raise WeightsError(f"MediSee checkpoint {directory} has no {path.name} (config 'checkpoint')")
+    try:
+        meta = json.loads(config.read_text())
+        state = load_file(weights)
+    except (json.JSONDecodeError, SafetensorError, OSError) as exc:
+        raise WeightsError(f"cannot read MediSee checkpoint {directory}: {type(exc).__name__}: {exc}") from None
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise WeightsError(f"MediSee checkpoint {directory} has format {meta.get('format_version')}, expected {FORMAT_VERSION}")
+    for key in ("candidate_token_ids", "image_token_id"):
+        ours = model.candidate_token_ids if key == "candidate_token_ids" else model.image_token_id
+        if meta.get(key) != ours:
+            raise WeightsError(f"MediSee checkpoint {directory}: {key} {meta.get(key)} differs from the model's {ours}")
+    params = model.state_dict()  # tensors share storage with the model: copy_ writes through
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    missing, unexpected = trainable - set(state), set(state) - set(params)
+    if missing or unexpected:
+        parts = [f"missing: {list_names(missing)}"] if missing else []
+        parts += [f"unexpected: {list_names(unexpected)}"] if unexpected else []
+        raise WeightsError(f"MediSee checkpoint {directory} does not match the model ({'; '.join(parts)})")
+    wrong = [f"{n} {tuple(t.shape)} vs {tuple(params[n].shape)}" for n, t in state.items() if t.shape != params[n].shape]
+    if wrong:
+        raise WeightsError(f"MediSee checkpoint {directory} has mismatched shapes: {list_names(wrong)}")
+    with torch.no_grad():
+        for name, tensor in state.items():
+            params[name].copy_(tensor)
+    return meta
