@@ -1,0 +1,31 @@
+"""The candidate-state rule on hand-written token ids."""
+
+import pytest
+import torch
+
+from networks import InputError
+from networks.candidates import candidate_state_positions, gather_candidate_states
+
+SEG, BOX, PAD = 7, 8, 0
+
+
+def test_positions_are_just_before_each_candidate_token_whatever_the_padding():
+    ids = torch.tensor([[1, 5, SEG, 4, BOX, 2, PAD, PAD], [PAD, 1, 5, 5, 5, SEG, BOX, 2]])
+    assert candidate_state_positions(ids, [SEG, BOX]).tolist() == [[1, 3], [4, 5]]
+
+
+def test_gather_picks_those_states():
+    hidden = torch.arange(2 * 4 * 3, dtype=torch.float32).reshape(2, 4, 3)
+    states = gather_candidate_states(hidden, torch.tensor([[0, 2], [1, 3]]))
+    assert torch.equal(states[0, 1], hidden[0, 2]) and torch.equal(states[1, 0], hidden[1, 1])
+
+
+@pytest.mark.parametrize("row", [[1, 5, 4, BOX, 2], [1, SEG, SEG, BOX, 2]], ids=["missing", "twice"])
+def test_rows_need_each_candidate_exactly_once(row):
+    with pytest.raises(InputError, match="exactly once"):
+        candidate_state_positions(torch.tensor([row]), [SEG, BOX])
+
+
+def test_a_candidate_at_position_zero_has_no_predicting_state():
+    with pytest.raises(InputError, match="first token"):
+        candidate_state_positions(torch.tensor([[SEG, BOX, 2]]), [SEG, BOX])
