@@ -68,7 +68,7 @@ def build_medisee(
     if medsam_path is not None:
         load_medsam_state_dict(medsam.sam, medsam_path)
     candidate_ids = [token_id(tokenizer, t) for t in config.candidate_tokens]
-    model = MediSee(llava, medsam.to(DTYPES[dtype]), config, candidate_ids)
+    model = MediSee(llava, medsam, config, candidate_ids)
     model.to(DTYPES[dtype])
     add_lora(model, config)
     set_trainable(model)

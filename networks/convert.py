@@ -23,7 +23,7 @@ import torch
 from safetensors import safe_open
 from transformers import CLIPVisionConfig, LlavaConfig, LlavaForConditionalGeneration, MistralConfig
 
-from networks.errors import MediSeeError, WeightsError, list_names
+from networks.errors import WeightsError, list_names, run_command
 from networks.files import atomic_path
 from networks.tokenizer import load_tokenizer
 
@@ -265,14 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)
-    try:
-        convert(args.llava_med, args.clip, args.out, args.dtype, args.overwrite)
-    except MediSeeError as exc:
-        if args.debug:
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_command(lambda: convert(args.llava_med, args.clip, args.out, args.dtype, args.overwrite), args.debug)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@ entry points can print one readable line instead of a traceback.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+
 
 class MediSeeError(Exception):
     """Base class for user-facing MediSee errors (bad input, not a bug)."""
@@ -45,3 +48,19 @@ def root_cause(exc: BaseException) -> MediSeeError | None:
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+def run_command(action: Callable[[], object], debug: bool = False) -> int:
+    """Runs a command-line action; a MediSee error becomes one ``error: ...`` line and exit code 1.
+
+    Other exceptions (bugs) propagate with their traceback, as does everything when ``debug``.
+    """
+    try:
+        action()
+    except Exception as exc:
+        cause = root_cause(exc)
+        if debug or cause is None:
+            raise
+        print(f"error: {cause}", file=sys.stderr)
+        return 1
+    return 0

@@ -19,7 +19,7 @@ from transformers import LlavaForConditionalGeneration
 
 from networks.candidates import candidate_state_positions, gather_candidate_states
 from networks.config import MediSeeConfig
-from networks.errors import InputError
+from networks.errors import ConfigError, InputError
 from networks.heads import BoxHead, TextProjection
 from networks.medsam import MedSAM
 from networks.router import CandidateRouter
@@ -77,7 +77,7 @@ class MediSee(nn.Module):
     ) -> None:
         super().__init__()
         if len(candidate_token_ids) != config.num_candidates:
-            raise InputError("one token id is needed per candidate token")
+            raise ConfigError("one token id is needed per candidate token in 'medisee_config#candidate_tokens'")
         self.config = config
         self.llava = llava
         self.medsam = medsam

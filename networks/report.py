@@ -14,10 +14,11 @@ import ast
 import logging
 import sys
 import time
+from pathlib import Path
 
 from monai.bundle import ConfigParser
 
-from networks.errors import root_cause
+from networks.errors import ConfigError, run_command
 from networks.trainable import format_report, trainable_report
 
 
@@ -61,19 +62,19 @@ def main(argv: list[str] | None = None) -> int:
     if len(rest) % 2:
         parser.error(f"overrides come in '--id value' pairs, got {rest}")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    config = ConfigParser()
-    try:
-        config.read_config(_config_files(args.config_file))
+
+    def report() -> None:
+        files = _config_files(args.config_file)
+        missing = [f for f in files if not Path(f).is_file()]
+        if missing:
+            raise ConfigError(f"config file not found: {', '.join(missing)} (--config_file)")
+        config = ConfigParser()
+        config.read_config(files)
         for key, value in zip(rest[::2], rest[1::2]):
             config[key.lstrip("-")] = _literal(value)
         print(describe(config))
-    except Exception as exc:
-        cause = root_cause(exc)
-        if args.debug or cause is None:
-            raise
-        print(f"error: {cause}", file=sys.stderr)
-        return 1
-    return 0
+
+    return run_command(report, args.debug)
 
 
 if __name__ == "__main__":

@@ -86,3 +86,11 @@ def test_report_command_gives_one_line_for_a_bad_weight_path(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: MedSAM checkpoint not found")
     assert "Traceback" not in result.stderr
+
+
+def test_report_command_names_a_missing_config_file(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "networks.report", "--config_file", str(tmp_path / "nope.json")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 1 and "nope.json" in result.stderr and "Traceback" not in result.stderr
