@@ -3,7 +3,7 @@
 from networks.build import build_medisee
 from networks.checkpoint import load_checkpoint, save_checkpoint
 from networks.config import MediSeeConfig, SamConfig
-from networks.errors import ConfigError, InputError, MediSeeError, WeightsError
+from networks.errors import ConfigError, DataError, InputError, MediSeeError, WeightsError
 from networks.medisee import MediSee, MediSeeOutput
 from networks.tokenizer import build_tokenizer
 from networks.trainable import format_report, trainable_report
@@ -21,6 +21,7 @@ __all__ = [
     "format_report",
     "MediSeeError",
     "WeightsError",
+    "DataError",
     "ConfigError",
     "InputError",
 ]

@@ -26,6 +26,10 @@ class InputError(MediSeeError):
     """A model input (batch) violates the forward contract."""
 
 
+class DataError(MediSeeError):
+    """A data file or dataset description is missing, unreadable or inconsistent (names the file)."""
+
+
 def list_names(names, limit: int = 8) -> str:
     """Formats a collection of names for an error message, eliding the tail of long lists."""
     names = sorted(names)

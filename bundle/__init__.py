@@ -1,0 +1,1 @@
+"""Everything that runs the model: prompts, datasets, phantoms (and later losses, metrics, engines, inference)."""
