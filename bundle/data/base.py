@@ -1,0 +1,137 @@
+"""The dataset contract shared by every reader: an image slice with up to K targets.
+
+A sample is ``{"image": (1, H, W) float in [0, 1], "targets": [Target, ...], "source": str, ...}``.
+In ``train`` mode item i is image i with up to ``max_targets`` of its targets, each with a query of
+a randomly chosen kind. In ``eval`` mode every (image, target, kind) combination is one item with
+one target, and questions are chosen deterministically, so metrics can be reported per kind.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import Dataset
+
+from bundle.data.queries import PromptPool, Query, QuestionSampler
+from bundle.prompts import QUERY_KINDS
+from networks.errors import ConfigError
+
+MODES = ("train", "eval")
+
+
+@dataclass
+class Target:
+    """One thing to segment in a sample.
+
+    Attributes:
+        mask: (H, W) bool ground-truth mask.
+        class_name: the target's label name.
+        query: the question asked about it.
+        box: ground-truth normalised xyxy box when the dataset gives one; else it comes from the mask.
+    """
+
+    mask: torch.Tensor
+    class_name: str
+    query: Query
+    box: torch.Tensor | None = None
+
+
+class TargetDataset(Dataset):
+    """Base class: subclasses list images and their targets and load pixels on demand.
+
+    Args:
+        sampler: chooses questions (label templates and reasoning pools).
+        max_targets: K, targets per image in ``train`` mode (paper: 3).
+        mode: ``train`` or ``eval``.
+        kinds: query kinds enumerated in ``eval`` mode (those a target has no descriptions for are skipped).
+        seed: makes question choice reproducible; ``set_epoch`` varies it between epochs.
+    """
+
+    def __init__(
+        self,
+        sampler: QuestionSampler | None = None,
+        max_targets: int = 3,
+        mode: str = "train",
+        kinds: Sequence[str] = QUERY_KINDS,
+        seed: int = 0,
+    ) -> None:
+        if mode not in MODES:
+            raise ConfigError(f"mode must be one of {MODES}, got {mode!r}")
+        if max_targets < 1:
+            raise ConfigError(f"max_targets must be >= 1, got {max_targets}")
+        unknown = set(kinds) - set(QUERY_KINDS)
+        if unknown:
+            raise ConfigError(f"unknown query kinds {sorted(unknown)}; known: {QUERY_KINDS}")
+        self.sampler = sampler or QuestionSampler()
+        self.max_targets = max_targets
+        self.mode = mode
+        self.kinds = list(kinds)
+        self.seed = seed
+        self.epoch = 0
+        self._items: list[tuple[Hashable, list[Hashable], str | None]] = []
+
+    # -- what subclasses provide ---------------------------------------------------------------
+    def load_image(self, image_key: Hashable) -> torch.Tensor:
+        """(1, H, W) float image in [0, 1]."""
+        raise NotImplementedError
+
+    def load_mask(self, image_key: Hashable, target_key: Hashable, shape: tuple[int, int]) -> torch.Tensor:
+        """(H, W) bool mask of one target; ``shape`` is its image's (H, W), for checking."""
+        raise NotImplementedError
+
+    def class_name(self, image_key: Hashable, target_key: Hashable) -> str:
+        """Label name of one target."""
+        raise NotImplementedError
+
+    def entry_pools(self, image_key: Hashable) -> Mapping[str, PromptPool] | None:
+        """Per-image prompt pools (take precedence over the dataset's), if any."""
+        return None
+
+    def given_box(self, image_key: Hashable, target_key: Hashable) -> torch.Tensor | None:
+        """A ground-truth box the dataset provides, if any."""
+        return None
+
+    def source(self, image_key: Hashable) -> str:
+        """A readable name of the image (file, slice) for logs and outputs."""
+        return str(image_key)
+
+    # -- indexing -------------------------------------------------------------------------------
+    def index_images(self, images: Sequence[tuple[Hashable, Sequence[Hashable]]]) -> None:
+        """Builds the item list from ``(image_key, target_keys)`` pairs (called by subclasses)."""
+        self._items = []
+        for image_key, targets in images:
+            if not targets:
+                continue
+            if self.mode == "train":
+                self._items.append((image_key, list(targets), None))
+                continue
+            extra = self.entry_pools(image_key)
+            for target in targets:
+                available = self.sampler.kinds_for(self.class_name(image_key, target), extra)
+                self._items += [(image_key, [target], kind) for kind in self.kinds if kind in available]
+
+    def set_epoch(self, epoch: int) -> None:
+        """Varies the random target and question choice between epochs (train mode)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, index: int) -> dict:
+        image_key, targets, kind = self._items[index]
+        epoch = self.epoch if self.mode == "train" else 0
+        rng = random.Random(f"{self.seed}/{epoch}/{index}")
+        if self.mode == "train" and len(targets) > self.max_targets:
+            targets = rng.sample(targets, self.max_targets)
+        extra = self.entry_pools(image_key)
+        image = self.load_image(image_key)
+        out = []
+        for target in targets:
+            name = self.class_name(image_key, target)
+            query = self.sampler.sample(name, rng, extra) if kind is None else self.sampler.query(name, kind, rng, extra)
+            mask = self.load_mask(image_key, target, tuple(image.shape[-2:]))
+            out.append(Target(mask, name, query, self.given_box(image_key, target)))
+        return {"image": image, "targets": out, "source": self.source(image_key)}

@@ -1,0 +1,145 @@
+"""Prompts: the Mistral-instruct conversation, question/answer templates and tokenisation (DESIGN §4).
+
+A conversation is ``<s>[INST] <image>\\n{question} [/INST] {answer}</s>``; ``<image>`` stands for
+``num_image_tokens`` placeholder ids that the model fills with CLIP features. Cross-entropy labels
+cover only the answer (and its closing ``</s>``). The answer names every candidate token
+("It is [SEG] and [BBOX]."), followed by an explanation for reasoning questions.
+
+Teacher-forced inference uses the same answer prefix as training, so each candidate state is read
+in the context it was trained in. (The released evaluation forced "[SEG] and [BBOX]." without
+"It is"; with our own trained models the training context is the faithful choice.)
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from networks.errors import ConfigError
+
+IGNORE_INDEX = -100
+QUERY_KINDS = ("label", "short", "long")
+
+LABEL_QUESTIONS = (
+    "Please segment and locate the {class_name} in this image.",
+    "Can you segment and locate the {class_name} in this image?",
+    "Where is the {class_name} in this image? Please output segmentation mask and location bounding box.",
+    "Segment the {class_name} and give its bounding box.",
+    "What is the {class_name} in this image? Please respond with segmentation mask and bounding box.",
+)
+REASONING_INSTRUCTION = "Please output segmentation mask and location bounding box, and explain why."
+ANSWER_PREFIX = "It is {candidates}."
+CANDIDATE_JOINER = " and "
+
+
+@dataclass
+class TokenizedConversation:
+    """One tokenised conversation.
+
+    Attributes:
+        input_ids: (L,) ids including BOS, the image placeholders and the answer.
+        labels: (L,) ids on answer positions, ``IGNORE_INDEX`` elsewhere.
+    """
+
+    input_ids: torch.Tensor
+    labels: torch.Tensor
+
+
+def label_question(class_name: str, rng: random.Random | None = None) -> str:
+    """A plain label question ("Please segment and locate the liver in this image.")."""
+    template = LABEL_QUESTIONS[0] if rng is None else rng.choice(LABEL_QUESTIONS)
+    return template.format(class_name=class_name)
+
+
+def reasoning_question(description: str) -> str:
+    """A reasoning question: the (implicit) description plus the output instruction."""
+    description = description.strip()
+    return f"{description} {REASONING_INSTRUCTION}"
+
+
+class PromptBuilder:
+    """Turns questions and answers into token ids and labels for one tokenizer and model.
+
+    Args:
+        tokenizer: MediSee's tokenizer (with the image and candidate tokens).
+        num_image_tokens: image placeholders per prompt (``MediSee.num_image_tokens``).
+        candidate_tokens: the model's candidate tokens, in order.
+        image_token: the image placeholder token.
+    """
+
+    def __init__(
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        num_image_tokens: int,
+        candidate_tokens: Sequence[str] = ("[SEG]", "[BBOX]"),
+        image_token: str = "<image>",
+    ) -> None:
+        vocab = tokenizer.get_vocab()
+        missing = [t for t in (image_token, *candidate_tokens) if t not in vocab]
+        if missing:
+            raise ConfigError(f"the tokenizer lacks {missing}; build it with networks.build_tokenizer")
+        if tokenizer.eos_token_id is None:
+            raise ConfigError("the tokenizer has no end-of-sequence token")
+        self.tokenizer = tokenizer
+        self.num_image_tokens = num_image_tokens
+        self.candidate_tokens = list(candidate_tokens)
+        self.image_token_id = vocab[image_token]
+
+    @classmethod
+    def for_model(cls, tokenizer: PreTrainedTokenizerBase, model) -> PromptBuilder:
+        """A builder matching a :class:`networks.MediSee` (its image token count and candidates)."""
+        return cls(tokenizer, model.num_image_tokens, model.config.candidate_tokens, model.config.image_token)
+
+    def answer(self, explanation: str | None = None) -> str:
+        """The answer text: "It is [SEG] and [BBOX]." plus an optional explanation."""
+        text = ANSWER_PREFIX.format(candidates=CANDIDATE_JOINER.join(self.candidate_tokens))
+        return f"{text} {explanation.strip()}" if explanation and explanation.strip() else text
+
+    def prompt_ids(self, question: str) -> list[int]:
+        """Ids of ``<s>[INST] <image>\\n{question} [/INST]``: the generation prompt."""
+        question = question.strip()
+        if not question:
+            raise ConfigError("the question is empty")
+        head = self.tokenizer("[INST] ").input_ids  # BOS comes from the tokenizer
+        tail = self.tokenizer(f"\n{question} [/INST]", add_special_tokens=False).input_ids
+        return head + [self.image_token_id] * self.num_image_tokens + tail
+
+    def conversation(self, question: str, answer: str) -> TokenizedConversation:
+        """A full conversation with CE labels on the answer and the closing ``</s>`` only."""
+        prompt = self.prompt_ids(question)
+        answer_ids = self.tokenizer(f" {answer.strip()}", add_special_tokens=False).input_ids
+        answer_ids.append(self.tokenizer.eos_token_id)
+        ids = torch.tensor(prompt + answer_ids, dtype=torch.long)
+        labels = torch.full_like(ids, IGNORE_INDEX)
+        labels[len(prompt) :] = ids[len(prompt) :]
+        return TokenizedConversation(ids, labels)
+
+    def training_example(self, question: str, explanation: str | None = None) -> TokenizedConversation:
+        """Training path: the answer with every candidate token and the explanation, if any."""
+        return self.conversation(question, self.answer(explanation))
+
+    def inference_example(self, question: str) -> TokenizedConversation:
+        """Teacher-forced inference path: the answer prefix alone, which holds the candidate tokens."""
+        return self.conversation(question, self.answer())
+
+
+def pad_conversations(
+    conversations: Sequence[TokenizedConversation], pad_token_id: int, padding_side: str = "right"
+) -> dict[str, torch.Tensor]:
+    """Pads conversations into ``input_ids``, ``attention_mask`` and ``labels`` (B, L) tensors."""
+    if padding_side not in ("right", "left"):
+        raise ConfigError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
+    length = max(len(c.input_ids) for c in conversations)
+    batch = len(conversations)
+    ids = torch.full((batch, length), pad_token_id, dtype=torch.long)
+    labels = torch.full((batch, length), IGNORE_INDEX, dtype=torch.long)
+    mask = torch.zeros((batch, length), dtype=torch.long)
+    for row, conv in enumerate(conversations):
+        n = len(conv.input_ids)
+        span = slice(length - n, length) if padding_side == "left" else slice(0, n)
+        ids[row, span], labels[row, span], mask[row, span] = conv.input_ids, conv.labels, 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
