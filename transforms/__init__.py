@@ -1,1 +1,56 @@
 """MONAI dictionary transforms: volume loading, intensity, 3D->2D slicing, model preprocessing, boxes, slices->volume."""
+
+from transforms.augment import RandSliceAugmentd
+from transforms.boxes import (
+    cxcywh_to_xyxy,
+    mask_to_box,
+    masks_to_boxes,
+    normalised_to_pixel,
+    pixel_to_normalised,
+    xyxy_to_cxcywh,
+)
+from transforms.intensity import WINDOW_PRESETS, CTWindowd, FiniteValues, FiniteValuesd, MRNormalized
+from transforms.loading import LoadVolumed, load_volume
+from transforms.preprocess import CLIP_MEAN, CLIP_SIZE, CLIP_STD, SAM_SIZE, clip_preprocess, medsam_preprocess
+from transforms.reassemble import (
+    box_3d,
+    box_to_voxel_corners,
+    slices_to_volume,
+    to_original_space,
+    volume_ml,
+    voxel_to_world,
+)
+from transforms.slicing import SliceVolumed, in_plane_axes, iter_slices, take_slice
+
+__all__ = [
+    "CLIP_MEAN",
+    "CLIP_SIZE",
+    "CLIP_STD",
+    "SAM_SIZE",
+    "WINDOW_PRESETS",
+    "CTWindowd",
+    "FiniteValues",
+    "FiniteValuesd",
+    "LoadVolumed",
+    "MRNormalized",
+    "RandSliceAugmentd",
+    "SliceVolumed",
+    "box_3d",
+    "box_to_voxel_corners",
+    "clip_preprocess",
+    "cxcywh_to_xyxy",
+    "in_plane_axes",
+    "iter_slices",
+    "load_volume",
+    "mask_to_box",
+    "masks_to_boxes",
+    "medsam_preprocess",
+    "normalised_to_pixel",
+    "pixel_to_normalised",
+    "slices_to_volume",
+    "take_slice",
+    "to_original_space",
+    "volume_ml",
+    "voxel_to_world",
+    "xyxy_to_cxcywh",
+]

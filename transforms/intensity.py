@@ -1,0 +1,183 @@
+"""Intensity transforms: CT windows, MR percentile normalisation and non-finite voxel repair.
+
+All map intensities to [0, 1] (with clipping), the range MedSAM and CLIP preprocessing start
+from. Apply :class:`FiniteValuesd` first: one NaN voxel would otherwise turn a percentile or a
+min-max into NaN for the whole slice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from monai.config import DtypeLike, KeysCollection, NdarrayOrTensor
+from monai.data import get_track_meta
+from monai.transforms import MapTransform, ScaleIntensityRanged, ScaleIntensityRangePercentilesd, Transform
+from monai.utils import TransformBackends, convert_to_tensor
+
+from networks.errors import ConfigError
+
+WINDOW_PRESETS: dict[str, tuple[float, float]] = {
+    "abdomen": (40.0, 400.0),
+    "lung": (-600.0, 1500.0),
+    "bone": (400.0, 1800.0),
+    "brain": (40.0, 80.0),
+    "soft_tissue": (50.0, 350.0),
+}
+"""Standard radiology CT windows: name -> (level, width) in Hounsfield units."""
+
+OUTPUT_MIN = 0.0
+OUTPUT_MAX = 1.0
+DEFAULT_LOWER_PERCENTILE = 0.5
+DEFAULT_UPPER_PERCENTILE = 99.5
+EMPTY_FILL = 0.0
+"""Value for non-finite voxels when an array has no finite value at all."""
+
+
+def window_range(level: float, width: float) -> tuple[float, float]:
+    """(a_min, a_max) intensities of a CT window given by its ``level`` (centre) and ``width``."""
+    return level - width / 2.0, level + width / 2.0
+
+
+class CTWindowd(ScaleIntensityRanged):
+    """Maps a CT window to [0, 1], clipping values outside it.
+
+    Give either a named ``preset`` from :data:`WINDOW_PRESETS` or both ``a_min`` and ``a_max``
+    (Hounsfield units mapped to 0 and 1).
+
+    Args:
+        keys: keys of the images to window.
+        preset: name of a window in :data:`WINDOW_PRESETS`.
+        a_min: intensity mapped to 0 (with ``a_max``, instead of a preset).
+        a_max: intensity mapped to 1.
+        dtype: output type.
+        allow_missing_keys: do not fail when a key is absent.
+
+    Raises:
+        ConfigError: neither or both of ``preset`` and ``a_min``/``a_max`` are given, the preset
+            is unknown, or ``a_min >= a_max`` (the message names the argument).
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        preset: str | None = None,
+        a_min: float | None = None,
+        a_max: float | None = None,
+        dtype: DtypeLike = np.float32,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        low, high = _resolve_window(preset, a_min, a_max)
+        super().__init__(
+            keys,
+            a_min=low,
+            a_max=high,
+            b_min=OUTPUT_MIN,
+            b_max=OUTPUT_MAX,
+            clip=True,
+            dtype=dtype,
+            allow_missing_keys=allow_missing_keys,
+        )
+
+
+def _resolve_window(preset: str | None, a_min: float | None, a_max: float | None) -> tuple[float, float]:
+    """(a_min, a_max) from a preset name or explicit bounds, validated."""
+    explicit = (a_min, a_max)
+    if preset is not None:
+        if any(bound is not None for bound in explicit):
+            raise ConfigError("CTWindowd: give either 'preset' or 'a_min'/'a_max', not both")
+        if preset not in WINDOW_PRESETS:
+            raise ConfigError(f"CTWindowd: 'preset' must be one of {sorted(WINDOW_PRESETS)}, got {preset!r}")
+        return window_range(*WINDOW_PRESETS[preset])
+    if any(bound is None for bound in explicit):
+        raise ConfigError("CTWindowd: give 'preset' or both 'a_min' and 'a_max'")
+    if not a_min < a_max:
+        raise ConfigError(f"CTWindowd: 'a_min' ({a_min}) must be below 'a_max' ({a_max})")
+    return float(a_min), float(a_max)
+
+
+class MRNormalized(ScaleIntensityRangePercentilesd):
+    """Maps the ``lower``..``upper`` intensity percentiles of each channel to [0, 1], clipping.
+
+    MR intensities have no absolute scale, so the range comes from the volume itself. The
+    percentiles are taken over the whole array given (normally the volume, so all its slices
+    share one scale).
+
+    Args:
+        keys: keys of the images to normalise.
+        lower: percentile mapped to 0, in [0, 100).
+        upper: percentile mapped to 1, in (lower, 100].
+        dtype: output type.
+        allow_missing_keys: do not fail when a key is absent.
+
+    Raises:
+        ConfigError: the percentiles are out of range or not increasing (names the argument).
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        lower: float = DEFAULT_LOWER_PERCENTILE,
+        upper: float = DEFAULT_UPPER_PERCENTILE,
+        dtype: DtypeLike = np.float32,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        if not 0.0 <= lower < upper <= 100.0:
+            raise ConfigError(f"MRNormalized: need 0 <= 'lower' < 'upper' <= 100, got lower={lower}, upper={upper}")
+        super().__init__(
+            keys,
+            lower=lower,
+            upper=upper,
+            b_min=OUTPUT_MIN,
+            b_max=OUTPUT_MAX,
+            clip=True,
+            channel_wise=True,
+            dtype=dtype,
+            allow_missing_keys=allow_missing_keys,
+        )
+
+
+class FiniteValues(Transform):
+    """Replaces NaN by the finite minimum, +Inf by the finite maximum and -Inf by the finite minimum.
+
+    The extremes are those of the whole array given. An array without any finite value
+    becomes all zeros.
+    """
+
+    backend = [TransformBackends.TORCH]
+
+    def __call__(self, img: NdarrayOrTensor) -> torch.Tensor:
+        """Returns ``img`` as a tensor (MetaTensor when meta tracking is on) with finite values only."""
+        img = convert_to_tensor(img, track_meta=get_track_meta())
+        if not img.is_floating_point():
+            return img  # integer voxels are always finite
+        finite = torch.isfinite(img)
+        if bool(finite.all()):
+            return img
+        values = img[finite]
+        low, high = (values.min().item(), values.max().item()) if values.numel() else (EMPTY_FILL, EMPTY_FILL)
+        return torch.nan_to_num(img, nan=low, posinf=high, neginf=low)
+
+
+class FiniteValuesd(MapTransform):
+    """Dictionary form of :class:`FiniteValues`.
+
+    Args:
+        keys: keys of the images to repair.
+        allow_missing_keys: do not fail when a key is absent.
+    """
+
+    backend = FiniteValues.backend
+
+    def __init__(self, keys: KeysCollection, allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.repair = FiniteValues()
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        """Repairs each keyed array; other entries are passed through."""
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = self.repair(d[key])
+        return d

@@ -1,0 +1,180 @@
+"""Loading CT/MR volumes (NIfTI files or DICOM series) as channel-first, reoriented MetaTensors.
+
+The loader is MONAI's ``LoadImage`` (with ``NibabelReader`` or ``ITKReader``) followed by
+``Orientationd``. Both readers give a voxel -> world affine in RAS mm (ITK's LPS is converted by
+MONAI), so volumes from either reader line up. The orientation step is recorded on the
+MetaTensor, which is what lets model outputs go back to the file's own grid
+(:func:`transforms.reassemble.to_original_space`, ``Invertd`` or :meth:`LoadVolumed.inverse`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+from monai.config import DtypeLike, KeysCollection
+from monai.data import ITKReader, MetaTensor, NibabelReader
+from monai.transforms import InvertibleTransform, LoadImage, MapTransform, Orientationd, reset_ops_id
+
+from networks.errors import ConfigError, DataError
+from transforms.keys import IMAGE
+
+READERS = {"nibabel": NibabelReader, "itk": ITKReader}
+"""Reader name -> MONAI image reader class."""
+
+DEFAULT_READER = "nibabel"
+DEFAULT_AXCODES = "RAS"
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+SPATIAL_DIMS = 3
+ERROR_DETAIL_CHARS = 200
+"""Longest library message quoted in a read error (some readers dump whole file lists)."""
+
+
+def check_reader(reader: str) -> str:
+    """Returns ``reader`` if it names a supported reader.
+
+    Raises:
+        ConfigError: naming the ``reader`` setting and the choices.
+    """
+    if reader not in READERS:
+        raise ConfigError(f"setting 'reader' must be one of {tuple(READERS)}, got {reader!r}")
+    return reader
+
+
+def check_axcodes(axcodes: str | None) -> str | None:
+    """Returns ``axcodes`` if it is None or a valid three-letter orientation such as ``"RAS"``.
+
+    Raises:
+        ConfigError: naming the ``axcodes`` setting.
+    """
+    if axcodes is None:
+        return None
+    valid = isinstance(axcodes, str) and len(axcodes) == SPATIAL_DIMS
+    if valid:
+        try:
+            ornt = nib.orientations.axcodes2ornt(axcodes)
+        except ValueError:
+            valid = False
+        else:
+            # each world axis must appear once: "RRA" parses but is not an orientation
+            valid = sorted(ornt[:, 0].tolist()) == list(range(SPATIAL_DIMS))
+    if not valid:
+        raise ConfigError(
+            "setting 'axcodes' must be None or three letters, one from each of L/R, P/A, I/S (e.g. 'RAS'), "
+            f"got {axcodes!r}"
+        )
+    return axcodes
+
+
+class LoadVolumed(MapTransform, InvertibleTransform):
+    """Loads volumes named by ``keys`` into (C, X, Y, Z) MetaTensors oriented to ``axcodes``.
+
+    Accepts ``.nii`` / ``.nii.gz`` files (both readers) and, with ``reader="itk"``, DICOM series
+    directories or any other format ITK reads. The MetaTensor carries the RAS affine, the
+    file's ``original_affine`` and ``spatial_shape``, and the orientation step in its
+    ``applied_operations``. Transform ids in that trace are reset (MONAI's ``reset_ops_id``,
+    as ``PersistentDataset`` does), so the orientation can be undone by any loader instance, by
+    ``Invertd`` or by :func:`transforms.reassemble.to_original_space`, also in another process.
+
+    Args:
+        keys: keys of the data dictionary holding the paths.
+        reader: ``"nibabel"`` (NIfTI) or ``"itk"`` (NIfTI, DICOM series, other ITK formats).
+        axcodes: target orientation (nibabel axis codes, e.g. ``"RAS"``); None keeps the file's.
+        dtype: voxel type of the loaded arrays.
+        allow_missing_keys: do not fail when a key is absent.
+
+    Raises:
+        ConfigError: ``reader`` or ``axcodes`` is invalid.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        reader: str = DEFAULT_READER,
+        axcodes: str | None = DEFAULT_AXCODES,
+        dtype: DtypeLike = np.float32,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.reader_name = check_reader(reader)
+        self.axcodes = check_axcodes(axcodes)
+        self._reader = READERS[reader]()
+        # the array LoadImage, one key at a time (not LoadImaged), so a failure names its own file
+        self._load = LoadImage(reader=self._reader, image_only=True, ensure_channel_first=True, dtype=dtype)
+        self._orient = None
+        if self.axcodes is not None:
+            # labels=None: orient in the MetaTensor's own space (RAS for both readers)
+            self._orient = Orientationd(
+                self.keys, axcodes=self.axcodes, labels=None, allow_missing_keys=allow_missing_keys
+            )
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        """Replaces each path in ``data`` by its loaded, reoriented volume.
+
+        Raises:
+            DataError: a path is missing or unreadable, or holds no 3D volume (names the path).
+        """
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = self.read(d[key])
+        if self._orient is not None:
+            d = self._orient(d)
+        for key in self.key_iterator(d):
+            reset_ops_id(d[key])
+        return d
+
+    def read(self, path: str | Path) -> MetaTensor:
+        """Reads one volume as (C, X, Y, Z) in the file's own orientation.
+
+        Raises:
+            DataError: naming ``path`` when it is missing, unreadable or not a 3D volume.
+        """
+        path = check_image_path(path, self.reader_name)
+        try:
+            volume = self._load(path, reader=self._reader)
+        except Exception as exc:  # readers raise many types (nibabel, ITK, gzip, OS errors)
+            raise DataError(f"cannot read image {path} with the {self.reader_name} reader: {_short(exc)}") from None
+        if volume.ndim != SPATIAL_DIMS + 1:
+            raise DataError(f"image {path} has shape {tuple(volume.shape[1:])}; a 3D volume (X, Y, Z) is needed")
+        return volume
+
+    def inverse(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        """Undoes the orientation step on ``data`` (MetaTensors that carry the loader's trace)."""
+        d = dict(data)
+        return d if self._orient is None else self._orient.inverse(d)
+
+
+def check_image_path(path: str | Path, reader: str) -> Path:
+    """Checks that ``path`` exists and suits ``reader``; returns it as a Path.
+
+    Raises:
+        DataError: naming the path.
+    """
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise DataError(f"image not found: {path}")
+    if path.is_dir() and reader != "itk":
+        raise DataError(f"image {path} is a directory (a DICOM series?); load it with reader='itk'")
+    if path.is_file() and reader == "nibabel" and not path.name.lower().endswith(NIFTI_SUFFIXES):
+        suffixes = ", ".join(NIFTI_SUFFIXES)
+        raise DataError(f"image {path} is not a NIfTI file ({suffixes}); use reader='itk' for other formats")
+    return path
+
+
+def load_volume(
+    path: str | Path, reader: str = DEFAULT_READER, axcodes: str | None = DEFAULT_AXCODES, dtype: DtypeLike = np.float32
+) -> MetaTensor:
+    """Loads one volume with :class:`LoadVolumed` (same arguments); returns the (C, X, Y, Z) MetaTensor."""
+    return LoadVolumed(IMAGE, reader=reader, axcodes=axcodes, dtype=dtype)({IMAGE: path})[IMAGE]
+
+
+def _short(exc: BaseException) -> str:
+    """First line of a library error, shortened for a one-line message."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else ""
+    if len(text) > ERROR_DETAIL_CHARS:
+        text = text[:ERROR_DETAIL_CHARS] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

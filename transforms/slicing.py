@@ -1,0 +1,192 @@
+"""3D -> 2D: slices of a (C, X, Y, Z) volume along one spatial axis, as views.
+
+Convention: slicing along spatial axis ``a`` keeps the two other spatial axes in their volume
+order; the first becomes the slice's H (rows), the second its W (columns). For a RAS volume
+sliced along axis 2 (axial), row index grows towards the patient's right (R) and column index
+towards anterior (A). This is pure indexing, not a display orientation (the usual radiological
+view is this slice transposed and flipped). :func:`transforms.reassemble.slices_to_volume`
+uses the same rule, so slice outputs always land on the voxels they came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterator, Mapping
+from typing import Any
+
+import torch
+from monai.config import KeysCollection
+from monai.data import MetaTensor
+from monai.transforms import MapTransform
+
+from networks.errors import ConfigError, DataError
+from transforms import keys as K
+
+SPATIAL_AXES = (0, 1, 2)
+"""Spatial axes of a (C, X, Y, Z) volume, numbered without the channel."""
+
+CHANNEL_DIMS = 1
+EMPTY_SLICE_TOLERANCE = 1e-6
+"""A slice whose max - min is below this is constant (background) for ``skip_empty``."""
+
+
+def check_axis(axis: int) -> int:
+    """Returns ``axis`` if it is a spatial axis (0, 1 or 2).
+
+    Raises:
+        ConfigError: naming the ``axis`` setting.
+    """
+    if isinstance(axis, bool) or axis not in SPATIAL_AXES:
+        raise ConfigError(
+            f"setting 'axis' must be one of {SPATIAL_AXES} (spatial axes of a (C, X, Y, Z) volume), got {axis!r}"
+        )
+    return int(axis)
+
+
+def in_plane_axes(axis: int) -> tuple[int, int]:
+    """The spatial axes that become a slice's (H, W) when slicing along ``axis``."""
+    check_axis(axis)
+    first, second = (a for a in SPATIAL_AXES if a != axis)
+    return first, second
+
+
+def check_volume(volume: torch.Tensor) -> None:
+    """Checks that ``volume`` is (C, X, Y, Z).
+
+    Raises:
+        DataError: with the shape found.
+    """
+    if volume.ndim != CHANNEL_DIMS + len(SPATIAL_AXES):
+        raise DataError(f"a volume must be (C, X, Y, Z), got shape {tuple(volume.shape)}")
+
+
+def take_slice(volume: torch.Tensor, axis: int, index: int) -> torch.Tensor:
+    """The (C, H, W) slice ``index`` along spatial ``axis``: a plain-tensor view sharing storage."""
+    data = volume.as_tensor() if isinstance(volume, MetaTensor) else volume
+    # no MetaTensor per slice: MONAI would deep-copy the volume's metadata for every one
+    return data.select(CHANNEL_DIMS + axis, index)
+
+
+def is_constant(image: torch.Tensor, tolerance: float = EMPTY_SLICE_TOLERANCE) -> bool:
+    """True when ``image``'s intensity range (max - min) is below ``tolerance``."""
+    low, high = torch.aminmax(image)
+    return bool(high - low < tolerance)
+
+
+def slice_indices(num_slices: int, start: int | None = None, stop: int | None = None) -> range:
+    """Slice indices from ``start`` to ``stop`` (Python slice rules: None = end, negatives count back)."""
+    return range(*slice(start, stop).indices(num_slices))
+
+
+def iter_slices(
+    volume: torch.Tensor,
+    axis: int,
+    start: int | None = None,
+    stop: int | None = None,
+    skip_empty: bool = False,
+    tolerance: float = EMPTY_SLICE_TOLERANCE,
+) -> Iterator[dict[str, Any]]:
+    """Yields the slices of a (C, X, Y, Z) volume along ``axis`` as dictionaries.
+
+    Each dictionary holds the (C, H, W) ``image`` view (see the module docstring for the axis
+    order), ``slice_index``, ``slice_axis``, ``in_plane_axes``, the spatial ``volume_shape``,
+    the volume's ``affine`` (one shared tensor) and ``filename_or_obj`` when known.
+
+    Args:
+        volume: the volume; a MetaTensor gives its affine and file name.
+        axis: spatial axis to slice along (0, 1 or 2).
+        start: first slice index (default 0).
+        stop: end index, exclusive (default: all slices).
+        skip_empty: skip constant (background) slices.
+        tolerance: intensity range below which a slice counts as constant.
+
+    Raises:
+        ConfigError: ``axis`` is not 0, 1 or 2.
+        DataError: ``volume`` is not (C, X, Y, Z).
+    """
+    check_axis(axis)
+    check_volume(volume)  # checked here, not on the first next(): errors point at the call
+    spatial_shape = tuple(volume.shape[CHANNEL_DIMS:])
+    common = {
+        K.SLICE_AXIS: axis,
+        K.IN_PLANE_AXES: in_plane_axes(axis),
+        K.VOLUME_SHAPE: spatial_shape,
+        K.AFFINE: _affine_of(volume),
+    }
+    if isinstance(volume, MetaTensor) and K.FILENAME in volume.meta:
+        common[K.FILENAME] = volume.meta[K.FILENAME]
+    indices = slice_indices(spatial_shape[axis], start, stop)
+    return _generate_slices(volume, axis, indices, common, tolerance if skip_empty else None)
+
+
+def _generate_slices(
+    volume: torch.Tensor, axis: int, indices: range, common: dict[str, Any], tolerance: float | None
+) -> Iterator[dict[str, Any]]:
+    """The slice dictionaries of :func:`iter_slices`; ``tolerance`` None keeps constant slices."""
+    for index in indices:
+        image = take_slice(volume, axis, index)
+        if tolerance is not None and is_constant(image, tolerance):
+            continue
+        yield {K.IMAGE: image, K.SLICE_INDEX: index, **common}
+
+
+def _affine_of(volume: torch.Tensor) -> torch.Tensor:
+    """The volume's affine (identity for plain tensors, as MetaTensor assumes)."""
+    if isinstance(volume, MetaTensor):
+        return volume.affine
+    return torch.eye(len(SPATIAL_AXES) + 1, dtype=torch.float64)
+
+
+class SliceVolumed(MapTransform):
+    """Turns a dictionary of volumes into a list of slice dictionaries (one per kept slice).
+
+    The first key drives the slicing (its slice metadata and ``skip_empty`` test); the other
+    keys (e.g. a label map) are sliced at the same indices and must have the same spatial
+    shape. Entries not in ``keys`` are passed to every slice dictionary unchanged.
+
+    Args:
+        keys: keys of the volumes to slice, the image first.
+        axis: spatial axis to slice along (0, 1 or 2).
+        start: first slice index (default 0).
+        stop: end index, exclusive (default: all slices).
+        skip_empty: skip slices where the first key's volume is constant.
+        allow_missing_keys: do not fail when a key other than the first is absent.
+
+    Raises:
+        ConfigError: ``axis`` is not 0, 1 or 2.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        axis: int,
+        start: int | None = None,
+        stop: int | None = None,
+        skip_empty: bool = False,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.axis = check_axis(axis)
+        self.start, self.stop, self.skip_empty = start, stop, skip_empty
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> list[dict[Hashable, Any]]:
+        """Returns one dictionary per slice, with the keyed volumes replaced by (C, H, W) views.
+
+        Raises:
+            DataError: a keyed volume is not (C, X, Y, Z) or its spatial shape differs from the first.
+        """
+        driver = self.keys[0]
+        volume = data[driver]
+        others = [key for key in self.key_iterator(data) if key != driver]
+        for key in others:
+            check_volume(data[key])
+            if data[key].shape[CHANNEL_DIMS:] != volume.shape[CHANNEL_DIMS:]:
+                shapes = tuple(data[key].shape[CHANNEL_DIMS:]), tuple(volume.shape[CHANNEL_DIMS:])
+                raise DataError(f"'{key}' has spatial shape {shapes[0]}, '{driver}' has {shapes[1]}")
+        slices = []
+        for item in iter_slices(volume, self.axis, self.start, self.stop, self.skip_empty):
+            image = item.pop(K.IMAGE)
+            entry = {**data, **item, driver: image}
+            for key in others:
+                entry[key] = take_slice(data[key], self.axis, item[K.SLICE_INDEX])
+            slices.append(entry)
+        return slices
