@@ -1,0 +1,23 @@
+"""Datasets: readers for SA-Med2D-20M, MLMR-SD pools, the MediSee test jsonl and NIfTI label maps;
+mixing, and the collate that builds model batches."""
+
+from bundle.data.base import Target, TargetDataset
+from bundle.data.collate import MediSeeCollate
+from bundle.data.images2d import MediSeeTestDataset, SAMed2DDataset
+from bundle.data.nifti import NiftiSliceDataset
+from bundle.data.queries import PromptPool, Query, QuestionSampler, read_prompt_pools
+from bundle.data.sampling import mixed_dataset
+
+__all__ = [
+    "Target",
+    "TargetDataset",
+    "MediSeeCollate",
+    "MediSeeTestDataset",
+    "SAMed2DDataset",
+    "NiftiSliceDataset",
+    "PromptPool",
+    "Query",
+    "QuestionSampler",
+    "read_prompt_pools",
+    "mixed_dataset",
+]

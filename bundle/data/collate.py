@@ -1,0 +1,83 @@
+"""Collate: samples (an image with up to K targets) -> one padded model batch.
+
+Each target becomes one conversation row; rows of the same image share its CLIP and SAM inputs
+through ``image_index``, so the model encodes each image once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from bundle.prompts import PromptBuilder, pad_conversations
+from transforms.boxes import masks_to_boxes
+from transforms.preprocess import clip_preprocess, medsam_preprocess
+
+
+class MediSeeCollate:
+    """Builds model batches.
+
+    Args:
+        prompts: tokenises the questions (training answers or teacher-forced ones).
+        clip_size: CLIP input side (the vision config's ``image_size``).
+        sam_size: SAM input side (``sam_config#image_size``).
+        sam_resize: ``stretch`` or ``longest_side`` (``sam_config#resize``).
+        teacher_forced: use the inference answer (no explanation) instead of the training answer.
+        padding_side: ``right`` (training) or ``left``.
+
+    The batch holds the model inputs (``input_ids``, ``attention_mask``, ``labels``,
+    ``clip_pixel_values``, ``sam_pixel_values``, ``image_index``, ``original_sizes``) and the
+    targets: ``masks`` (list of (H, W) float), ``boxes`` (B, 4 normalised xyxy), ``box_valid``
+    (B,) (False for empty masks), ``kinds``, ``class_names``, ``questions``, ``sources``.
+    """
+
+    def __init__(
+        self,
+        prompts: PromptBuilder,
+        clip_size: int,
+        sam_size: int,
+        sam_resize: str = "stretch",
+        teacher_forced: bool = False,
+        padding_side: str = "right",
+    ) -> None:
+        self.prompts = prompts
+        self.clip_size = clip_size
+        self.sam_size = sam_size
+        self.sam_resize = sam_resize
+        self.teacher_forced = teacher_forced
+        self.padding_side = padding_side
+
+    def conversation(self, target):
+        """The tokenised conversation of one target."""
+        if self.teacher_forced:
+            return self.prompts.inference_example(target.query.question)
+        return self.prompts.training_example(target.query.question, target.query.explanation)
+
+    def __call__(self, samples: Sequence[dict]) -> dict:
+        images = [s["image"] for s in samples]
+        rows = [(i, t) for i, s in enumerate(samples) for t in s["targets"]]
+        batch = pad_conversations([self.conversation(t) for _, t in rows], self.prompts.tokenizer.pad_token_id, self.padding_side)
+        masks = [t.mask.float() for _, t in rows]
+        boxes, empty = zip(*(self._box(t) for _, t in rows)) if rows else ((), ())
+        batch.update(
+            clip_pixel_values=clip_preprocess(images, self.clip_size),
+            sam_pixel_values=medsam_preprocess(images, self.sam_size, self.sam_resize),
+            image_index=torch.tensor([i for i, _ in rows], dtype=torch.long),
+            original_sizes=torch.tensor([list(images[i].shape[-2:]) for i, _ in rows], dtype=torch.long),
+            masks=masks,
+            boxes=torch.stack(boxes) if boxes else torch.zeros(0, 4),
+            box_valid=~torch.tensor(empty, dtype=torch.bool),
+            kinds=[t.query.kind for _, t in rows],
+            class_names=[t.class_name for _, t in rows],
+            questions=[t.query.question for _, t in rows],
+            sources=[samples[i]["source"] for i, _ in rows],
+        )
+        return batch
+
+    @staticmethod
+    def _box(target) -> tuple[torch.Tensor, bool]:
+        if target.box is not None:
+            return target.box.float(), False
+        boxes, empty = masks_to_boxes(target.mask[None])
+        return boxes[0], bool(empty[0])

@@ -1,0 +1,176 @@
+"""NIfTI label-map datasets described by an MSD-style ``dataset.json`` (what ``bundle.phantoms`` writes).
+
+``dataset.json``: ``labels`` (``{"0": "background", "1": "liver", ...}``), optional ``prompts``
+(MLMR-SD pools per label name), and splits (``training`` / ``validation`` / ``test``) listing
+``{"image", "label"}`` paths relative to the file, each optionally with its own ``prompts``.
+Volumes are reoriented (``axcodes``), sliced along ``slice_axis``, and every slice where a label is
+present becomes an image whose targets are those labels.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bundle.data.base import TargetDataset
+from bundle.data.paths import check_on_missing, keep_or_raise, missing_files, resolve_inside
+from bundle.data.queries import DEFAULT_KIND_WEIGHTS, PromptPool, QuestionSampler, parse_prompt_pools
+from networks.errors import ConfigError, DataError
+from transforms.intensity import CTWindowd, FiniteValuesd, MRNormalized
+from transforms.loading import load_volume
+from transforms.slicing import take_slice
+
+DATASET_FILE = "dataset.json"
+BACKGROUND = "background"
+SPLITS = ("training", "validation", "test")
+
+
+class VolumeCache:
+    """A small LRU cache of loaded volumes (slices of one volume are read many times)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = max(size, 1)
+        self._items: OrderedDict[Hashable, torch.Tensor] = OrderedDict()
+
+    def get(self, key: Hashable, load) -> torch.Tensor:
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        value = load()
+        self._items[key] = value
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return value
+
+
+def intensity_transform(intensity: str | Mapping):
+    """``mr`` (percentile normalisation), a CT window preset name, or ``{"a_min", "a_max"}``."""
+    if intensity == "mr":
+        return MRNormalized(keys=["image"])
+    if isinstance(intensity, Mapping):
+        return CTWindowd(keys=["image"], a_min=intensity.get("a_min"), a_max=intensity.get("a_max"))
+    return CTWindowd(keys=["image"], preset=intensity)
+
+
+def read_dataset_json(dataset_dir: Path) -> dict:
+    """Parses ``dataset_dir/dataset.json`` with readable errors."""
+    path = dataset_dir / DATASET_FILE
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"no {DATASET_FILE} in {dataset_dir} (config 'dataset_dir')") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"cannot read {path}: {exc}") from None
+    if not isinstance(data, Mapping) or not isinstance(data.get("labels"), Mapping):
+        raise DataError(f"{path}: needs a 'labels' object mapping label values to names")
+    return data
+
+
+class NiftiSliceDataset(TargetDataset):
+    """Slices of NIfTI volumes with label maps, one target per label present on a slice.
+
+    Args:
+        dataset_dir: folder holding ``dataset.json``.
+        split: ``training``, ``validation`` or ``test``.
+        slice_axis: spatial axis to slice along after reorientation (2 = axial for RAS).
+        axcodes: orientation volumes are brought to before slicing.
+        intensity: ``mr``, a CT window preset (e.g. ``abdomen``) or ``{"a_min": .., "a_max": ..}``.
+        min_target_pixels: a label counts as present on a slice from this many pixels.
+        on_missing: ``error`` or ``skip`` entries whose files are missing.
+        kind_weights: query kind frequencies in train mode (default label 0.7, short 0.15, long 0.15).
+        cache_size: volumes kept in memory.
+        **kwargs: :class:`TargetDataset` options (max_targets, mode, kinds, seed).
+    """
+
+    def __init__(
+        self,
+        dataset_dir: str | Path,
+        split: str = "training",
+        slice_axis: int = 2,
+        axcodes: str = "RAS",
+        intensity: str | Mapping = "abdomen",
+        min_target_pixels: int = 1,
+        on_missing: str = "error",
+        kind_weights: Mapping[str, float] | None = None,
+        cache_size: int = 4,
+        **kwargs,
+    ) -> None:
+        if split not in SPLITS:
+            raise ConfigError(f"split must be one of {SPLITS}, got {split!r}")
+        if slice_axis not in (0, 1, 2):
+            raise ConfigError(f"slice_axis must be 0, 1 or 2, got {slice_axis}")
+        self.dataset_dir = Path(dataset_dir)
+        data = read_dataset_json(self.dataset_dir)
+        listed_in = self.dataset_dir / DATASET_FILE
+        pools = parse_prompt_pools(data.get("prompts") or {}, str(listed_in))
+        super().__init__(sampler=QuestionSampler(pools, kind_weights or DEFAULT_KIND_WEIGHTS), **kwargs)
+        self.label_names = {int(k): str(v).lower() for k, v in data["labels"].items() if str(v).lower() != BACKGROUND}
+        self.slice_axis, self.axcodes, self.min_target_pixels = slice_axis, axcodes, min_target_pixels
+        self._intensity = [FiniteValuesd(keys=["image"]), intensity_transform(intensity)]
+        self._entries: list[dict] = []
+        check_on_missing(on_missing)
+        for number, entry in enumerate(data.get(split) or []):
+            try:
+                files = [resolve_inside(self.dataset_dir, entry[k], listed_in) for k in ("image", "label")]
+            except (KeyError, TypeError):
+                raise DataError(f"{listed_in}: {split}[{number}] needs 'image' and 'label' paths") from None
+            if keep_or_raise(missing_files(files), listed_in, on_missing, f"{split}[{number}]"):
+                extra = parse_prompt_pools(entry.get("prompts") or {}, f"{listed_in} {split}[{number}]")
+                self._entries.append({"image": files[0], "label": files[1], "prompts": extra})
+        self._images, self._labels = VolumeCache(cache_size), VolumeCache(cache_size)
+        self.index_images(self._slices_with_targets())
+
+    def _slices_with_targets(self) -> list[tuple[Hashable, list[int]]]:
+        images = []
+        for index in range(len(self._entries)):
+            labels = self._label_volume(index)
+            others = tuple(a for a in range(labels.ndim) if a != self.slice_axis)
+            per_slice: list[list[int]] = [[] for _ in range(labels.shape[self.slice_axis])]
+            for value in self.label_names:
+                for slice_index in np.flatnonzero((labels == value).sum(axis=others) >= self.min_target_pixels):
+                    per_slice[slice_index].append(value)
+            images += [((index, s), targets) for s, targets in enumerate(per_slice)]
+        return images
+
+    def _label_volume(self, index: int) -> np.ndarray:
+        def load():
+            volume = load_volume(self._entries[index]["label"], axcodes=self.axcodes)
+            return np.rint(np.asarray(volume[0])).astype(np.int64)
+
+        return self._labels.get(index, load)
+
+    def _image_volume(self, index: int) -> torch.Tensor:
+        def load():
+            data = {"image": load_volume(self._entries[index]["image"], axcodes=self.axcodes)}
+            for transform in self._intensity:
+                data = transform(data)
+            return torch.as_tensor(data["image"]).float()
+
+        return self._images.get(index, load)
+
+    def load_image(self, image_key: Hashable) -> torch.Tensor:
+        index, slice_index = image_key
+        return take_slice(self._image_volume(index), self.slice_axis, slice_index).clone()
+
+    def load_mask(self, image_key: Hashable, target_key: Hashable, shape: tuple[int, int]) -> torch.Tensor:
+        index, slice_index = image_key
+        labels = np.take(self._label_volume(index), slice_index, axis=self.slice_axis)
+        mask = torch.from_numpy(labels == target_key)
+        if tuple(mask.shape) != tuple(shape):
+            raise DataError(f"{self._entries[index]['label']}: label map does not match its image's shape")
+        return mask
+
+    def class_name(self, image_key: Hashable, target_key: Hashable) -> str:
+        return self.label_names[target_key]
+
+    def entry_pools(self, image_key: Hashable) -> Mapping[str, PromptPool]:
+        return self._entries[image_key[0]]["prompts"]
+
+    def source(self, image_key: Hashable) -> str:
+        index, slice_index = image_key
+        return f"{self._entries[index]['image']}#slice{slice_index}"
