@@ -1,27 +1,39 @@
-"""The MediSee network: LLaVA-Med + candidate-token routers + box head + MedSAM."""
+"""The MediSee network: LLaVA-Med + candidate-token routers + box head + MedSAM.
 
-from networks.build import build_medisee
-from networks.checkpoint import load_checkpoint, save_checkpoint
-from networks.config import MediSeeConfig, SamConfig
-from networks.errors import ConfigError, DataError, InputError, MediSeeError, WeightsError
-from networks.medisee import MediSee, MediSeeOutput
-from networks.tokenizer import build_tokenizer
-from networks.trainable import format_report, trainable_report
+Exports are resolved lazily (PEP 562), so light modules such as ``networks.errors`` and
+``networks.files`` can be imported without loading torch and transformers.
+"""
 
-__all__ = [
-    "MediSee",
-    "MediSeeOutput",
-    "MediSeeConfig",
-    "SamConfig",
-    "build_medisee",
-    "build_tokenizer",
-    "save_checkpoint",
-    "load_checkpoint",
-    "trainable_report",
-    "format_report",
-    "MediSeeError",
-    "WeightsError",
-    "DataError",
-    "ConfigError",
-    "InputError",
-]
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "MediSee": "networks.medisee",
+    "MediSeeOutput": "networks.medisee",
+    "MediSeeConfig": "networks.config",
+    "SamConfig": "networks.config",
+    "build_medisee": "networks.build",
+    "build_tokenizer": "networks.tokenizer",
+    "save_checkpoint": "networks.checkpoint",
+    "load_checkpoint": "networks.checkpoint",
+    "trainable_report": "networks.trainable",
+    "format_report": "networks.trainable",
+    "MediSeeError": "networks.errors",
+    "WeightsError": "networks.errors",
+    "ConfigError": "networks.errors",
+    "InputError": "networks.errors",
+    "DataError": "networks.errors",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'networks' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

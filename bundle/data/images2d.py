@@ -11,7 +11,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from bundle.data.base import TargetDataset
-from bundle.data.paths import check_on_missing, keep_or_raise, missing_files, resolve_inside
+from bundle.data.paths import check_on_missing, keep_or_raise, missing_files, read_json, resolve_inside
 from bundle.data.queries import PromptPool
 from networks.errors import DataError
 
@@ -41,15 +41,6 @@ def binary_mask(path: Path, shape: tuple[int, ...]) -> torch.Tensor:
     return mask
 
 
-def _read_json(path: Path, what: str):
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{what} not found: {path}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"cannot read {what} {path}: {exc}") from None
-
-
 class SAMed2DDataset(TargetDataset):
     """SA-Med2D-20M: ``{image_path: {mask_path: class_name}}``, paths relative to the json's folder.
 
@@ -63,7 +54,7 @@ class SAMed2DDataset(TargetDataset):
         super().__init__(**kwargs)
         self.json_path = Path(json_path)
         root = self.json_path.parent
-        data = _read_json(self.json_path, "SA-Med2D json")
+        data = read_json(self.json_path, "SA-Med2D json")
         if not isinstance(data, Mapping):
             raise DataError(f"{self.json_path}: expected an object {{image: {{mask: class}}}}")
         check_on_missing(on_missing)

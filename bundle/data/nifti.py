@@ -9,7 +9,6 @@ present becomes an image whose targets are those labels.
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 import torch
 
 from bundle.data.base import TargetDataset
-from bundle.data.paths import check_on_missing, keep_or_raise, missing_files, resolve_inside
+from bundle.data.paths import check_on_missing, keep_or_raise, missing_files, read_json, resolve_inside
 from bundle.data.queries import DEFAULT_KIND_WEIGHTS, PromptPool, QuestionSampler, parse_prompt_pools
 from networks.errors import ConfigError, DataError
 from transforms.intensity import CTWindowd, FiniteValuesd, MRNormalized
@@ -60,12 +59,7 @@ def intensity_transform(intensity: str | Mapping):
 def read_dataset_json(dataset_dir: Path) -> dict:
     """Parses ``dataset_dir/dataset.json`` with readable errors."""
     path = dataset_dir / DATASET_FILE
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"no {DATASET_FILE} in {dataset_dir} (config 'dataset_dir')") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from None
+    data = read_json(path, DATASET_FILE, " (check config 'dataset_dir')")
     if not isinstance(data, Mapping) or not isinstance(data.get("labels"), Mapping):
         raise DataError(f"{path}: needs a 'labels' object mapping label values to names")
     return data

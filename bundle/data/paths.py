@@ -1,7 +1,8 @@
-"""Resolving data paths listed in dataset files: inside the dataset folder, and present."""
+"""Dataset files: reading them, and resolving the paths they list (inside the dataset folder, present)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -9,6 +10,16 @@ from networks.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
 ON_MISSING = ("error", "skip")
+
+
+def read_json(path: Path, what: str, hint: str = ""):
+    """Parses a json file; a missing or malformed file is a DataError naming it (``hint`` is appended)."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{what} not found: {path}{hint}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"cannot read {what} {path}: {exc}") from None
 
 
 def check_on_missing(value: str) -> str:

@@ -6,12 +6,12 @@ A prompt pool holds, for one class, ``long`` and ``short`` reasoning description
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bundle.data.paths import read_json
 from bundle.prompts import QUERY_KINDS, label_question, reasoning_question
 from networks.errors import ConfigError, DataError
 
@@ -53,13 +53,7 @@ def parse_prompt_pools(data: Mapping, where: str) -> dict[str, PromptPool]:
 def read_prompt_pools(path: str | Path) -> dict[str, PromptPool]:
     """Reads an MLMR-SD prompt-pool json file."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"prompt pool file not found: {path}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"cannot read prompt pools {path}: {exc}") from None
-    return parse_prompt_pools(data, str(path))
+    return parse_prompt_pools(read_json(path, "prompt pool file"), str(path))
 
 
 @dataclass
