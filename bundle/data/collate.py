@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import torch
 
-from bundle.prompts import PromptBuilder, pad_conversations
+from bundle.prompts import PromptBuilder, label_question, pad_conversations
 from transforms.boxes import masks_to_boxes
 from transforms.preprocess import clip_preprocess, medsam_preprocess
 
@@ -25,6 +25,9 @@ class MediSeeCollate:
         sam_resize: ``stretch`` or ``longest_side`` (``sam_config#resize``).
         teacher_forced: use the inference answer (no explanation) instead of the training answer.
         padding_side: ``right`` (training) or ``left``.
+        with_label_queries: also tokenise each row's plain label question ("Please segment and
+            locate the {class} ...", teacher-forced) as ``label_input_ids`` /
+            ``label_attention_mask``: the fine-tuning similarity loss compares against it.
 
     The batch holds the model inputs (``input_ids``, ``attention_mask``, ``labels``,
     ``clip_pixel_values``, ``sam_pixel_values``, ``image_index``, ``original_sizes``) and the
@@ -40,6 +43,7 @@ class MediSeeCollate:
         sam_resize: str = "stretch",
         teacher_forced: bool = False,
         padding_side: str = "right",
+        with_label_queries: bool = False,
     ) -> None:
         self.prompts = prompts
         self.clip_size = clip_size
@@ -47,6 +51,7 @@ class MediSeeCollate:
         self.sam_resize = sam_resize
         self.teacher_forced = teacher_forced
         self.padding_side = padding_side
+        self.with_label_queries = with_label_queries
 
     def conversation(self, target):
         """The tokenised conversation of one target."""
@@ -73,6 +78,10 @@ class MediSeeCollate:
             questions=[t.query.question for _, t in rows],
             sources=[samples[i]["source"] for i, _ in rows],
         )
+        if self.with_label_queries:
+            plain = [self.prompts.inference_example(label_question(t.class_name)) for _, t in rows]
+            padded = pad_conversations(plain, self.prompts.tokenizer.pad_token_id, self.padding_side)
+            batch.update({f"label_{k}": v for k, v in padded.items() if k != "labels"})
         return batch
 
     @staticmethod

@@ -49,3 +49,11 @@ def test_teacher_forced_rows_carry_no_explanation_and_empty_masks_are_flagged(ti
     answer = tokenizer.decode(batch["labels"][0][batch["labels"][0] != IGNORE_INDEX])
     assert "It is the liver" not in answer and "[SEG]" in answer
     assert batch["box_valid"].tolist() == [False]
+
+
+def test_label_queries_ride_along_for_the_similarity_loss(tiny):
+    model, tokenizer = tiny
+    batch = _collate(model, tokenizer, with_label_queries=True)([_sample(16, 16, {"left kidney": (2, 9, 2, 9)})])
+    plain = tokenizer.decode(batch["label_input_ids"][0][batch["label_attention_mask"][0].bool()])
+    assert "Please segment and locate the left kidney in this image." in plain and "[SEG]" in plain
+    assert batch["label_input_ids"].shape[0] == batch["input_ids"].shape[0]

@@ -1,0 +1,8 @@
+"""Ignite engines on monai.engines: the trainer, the evaluator, checkpoints and epoch-aware data."""
+
+from bundle.engines.checkpoints import TrainingCheckpoint, latest_checkpoint
+from bundle.engines.epochs import EpochSetter
+from bundle.engines.evaluator import MediSeeEvaluator
+from bundle.engines.trainer import MediSeeTrainer
+
+__all__ = ["MediSeeTrainer", "MediSeeEvaluator", "TrainingCheckpoint", "latest_checkpoint", "EpochSetter"]

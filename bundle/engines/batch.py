@@ -1,0 +1,47 @@
+"""Moving collated batches to the device and picking the model's inputs out of them."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+MODEL_INPUTS = (
+    "input_ids",
+    "attention_mask",
+    "labels",
+    "clip_pixel_values",
+    "sam_pixel_values",
+    "image_index",
+    "original_sizes",
+)
+LABEL_QUERY_PREFIX = "label_"  # the plain label query of each row (fine-tuning with L_sim)
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    """Tensors (and lists of tensors) moved to ``device``; everything else unchanged."""
+
+    def move(value):
+        if isinstance(value, torch.Tensor):
+            return value.to(device, non_blocking=True)
+        if isinstance(value, list) and value and isinstance(value[0], torch.Tensor):
+            return [v.to(device, non_blocking=True) for v in value]
+        return value
+
+    return {key: move(value) for key, value in batch.items()}
+
+
+def model_inputs(batch: dict, prefix: str = "") -> dict:
+    """The keyword arguments of ``MediSee.forward`` (``prefix`` picks the label-query token ids)."""
+    inputs = {key: batch[key] for key in MODEL_INPUTS if key in batch}
+    for key in ("input_ids", "attention_mask", "labels"):
+        if prefix and f"{prefix}{key}" in batch:
+            inputs[key] = batch[f"{prefix}{key}"]
+    return inputs
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA; plain fp32 elsewhere (CPU bf16 is slow and not what we ship)."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()

@@ -1,0 +1,128 @@
+"""Training checkpoints: saved atomically, and training resumed from the latest one.
+
+A checkpoint is a directory ``<save_dir>/iteration_<N>/`` holding a MediSee checkpoint (the
+trained weights as safetensors, the architecture json and the tokenizer: usable directly as the
+bundle's ``checkpoint``) and ``training_state.pt`` (optimizer, scheduler, engine counters and RNG
+states, loadable with ``weights_only=True``).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import shutil
+from pathlib import Path
+
+import torch
+from ignite.engine import Engine, Events
+
+from networks.checkpoint import load_checkpoint, save_checkpoint
+from networks.errors import WeightsError
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "iteration_"
+STATE_FILE = "training_state.pt"
+PATTERN = re.compile(rf"^{PREFIX}(\d+)$")
+
+
+def checkpoints_in(save_dir: str | Path) -> list[Path]:
+    """Complete checkpoint directories in ``save_dir``, oldest first (temporary ones are ignored)."""
+    save_dir = Path(save_dir)
+    if not save_dir.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in save_dir.iterdir() if (m := PATTERN.match(p.name)) and (p / STATE_FILE).is_file()]
+    return [p for _, p in sorted(found)]
+
+
+def latest_checkpoint(save_dir: str | Path) -> str | None:
+    """The newest checkpoint directory in ``save_dir`` (a ``checkpoint`` value), or None."""
+    found = checkpoints_in(save_dir)
+    return str(found[-1]) if found else None
+
+
+class TrainingCheckpoint:
+    """Saves every ``save_interval`` iterations and at the end of each epoch; resumes at start.
+
+    Args:
+        save_dir: where checkpoint directories go (``<output_dir>/checkpoints``).
+        network: the model (DDP wrappers are unwrapped).
+        tokenizer: saved with the weights.
+        optimizer: its state is saved for resuming.
+        lr_scheduler: its state is saved for resuming (optional).
+        save_interval: iterations between saves (0: epoch ends only).
+        n_saved: how many checkpoints to keep.
+        resume: load the latest checkpoint in ``save_dir`` when training starts.
+    """
+
+    def __init__(
+        self,
+        save_dir: str | Path,
+        network: torch.nn.Module,
+        tokenizer,
+        optimizer: torch.optim.Optimizer,
+        lr_scheduler=None,
+        save_interval: int = 0,
+        n_saved: int = 2,
+        resume: bool = True,
+    ) -> None:
+        self.save_dir = Path(save_dir)
+        self.model = getattr(network, "module", network)
+        self.tokenizer = tokenizer
+        self.optimizer = optimizer
+        self.lr_scheduler = lr_scheduler
+        self.save_interval = save_interval
+        self.n_saved = max(n_saved, 1)
+        self.resume = resume
+
+    def attach(self, engine: Engine) -> None:
+        """Registers resume-at-start and the periodic saves on ``engine``."""
+        if self.resume:
+            engine.add_event_handler(Events.STARTED, self.load_latest)
+        if self.save_interval:
+            engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.save_interval), self.save)
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self.save)
+
+    def save(self, engine: Engine) -> None:
+        """Writes ``iteration_<N>`` atomically (rank 0 only) and prunes old checkpoints."""
+        if torch.distributed.is_initialized() and torch.distributed.get_rank() != 0:
+            return
+        target = self.save_dir / f"{PREFIX}{engine.state.iteration:08d}"
+        if (target / STATE_FILE).is_file():
+            return  # an epoch end that coincides with an interval save
+        state = {
+            "engine": {"iteration": engine.state.iteration, "epoch": engine.state.epoch},
+            "optimizer": self.optimizer.state_dict(),
+            "lr_scheduler": self.lr_scheduler.state_dict() if self.lr_scheduler is not None else None,
+            "rng": {"torch": torch.get_rng_state(), "python": list(random.getstate()[1])},
+        }
+        # save_checkpoint writes its directory atomically; the state file goes in last, so a
+        # directory without it is never taken for a complete checkpoint
+        save_checkpoint(self.model, self.tokenizer, target)
+        tmp = target / f".{STATE_FILE}.tmp"
+        torch.save(state, tmp)
+        tmp.replace(target / STATE_FILE)
+        logger.info("saved checkpoint %s", target)
+        for old in checkpoints_in(self.save_dir)[: -self.n_saved]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def load_latest(self, engine: Engine) -> None:
+        """Restores weights, optimizer, scheduler and counters from the newest checkpoint."""
+        latest = latest_checkpoint(self.save_dir)
+        if latest is None:
+            return
+        load_checkpoint(self.model, latest)
+        try:
+            state = torch.load(Path(latest) / STATE_FILE, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise WeightsError(f"cannot read training state in {latest}: {type(exc).__name__}: {exc}") from None
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.lr_scheduler is not None and state["lr_scheduler"] is not None:
+            self.lr_scheduler.load_state_dict(state["lr_scheduler"])
+        torch.set_rng_state(state["rng"]["torch"])
+        # ignite starts the first epoch of a run at iteration % epoch_length and then increments
+        # the epoch, so a mid-epoch checkpoint continues inside its own epoch
+        engine.state.iteration = state["engine"]["iteration"]
+        engine.state.epoch = engine.state.iteration // engine.state.epoch_length
+        logger.info("resumed from %s at iteration %d (epoch %d)", latest, engine.state.iteration, engine.state.epoch)

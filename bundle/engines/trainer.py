@@ -1,0 +1,78 @@
+"""The training engine: MONAI's SupervisedTrainer with MediSee's iteration (paper Eq. 4-5)."""
+
+from __future__ import annotations
+
+import torch
+from monai.engines import SupervisedTrainer
+from monai.engines.utils import IterationEvents
+
+from bundle.engines.batch import LABEL_QUERY_PREFIX, autocast, model_inputs, to_device
+
+
+class MediSeeTrainer(SupervisedTrainer):
+    """One optimisation step per batch: forward, L_txt + L_mask + L_bbox (+ L_sim), clipped update.
+
+    Args:
+        grad_clip: max gradient norm over the trainable parameters (paper setup: 1.0); None = off.
+        similarity_loss: the fine-tuning L_sim (:class:`bundle.losses.SimilarityLoss`); when set,
+            batches must carry the plain label query of each row (``label_input_ids``, ...), which
+            is run without gradients as the target similarity map.
+        **kwargs: ``SupervisedTrainer`` arguments (device, max_epochs, train_data_loader, network,
+            optimizer, loss_function, train_handlers, ...). ``loss_function`` is a
+            :class:`bundle.losses.MediSeeLoss` returning a dict with ``"loss"``.
+
+    ``engine.state.output`` is ``{"loss": float, "losses": {name: float}}``.
+    """
+
+    def __init__(self, grad_clip: float | None = 1.0, similarity_loss=None, **kwargs) -> None:
+        kwargs.setdefault("decollate", False)  # rows hold masks of different sizes
+        super().__init__(**kwargs)
+        self.grad_clip = grad_clip
+        self.similarity_loss = similarity_loss
+
+    def _iteration(self, engine: SupervisedTrainer, batchdata: dict) -> dict:
+        batch = to_device(batchdata, engine.state.device)
+        engine.state.batch = batch
+        network = engine.network
+        engine.network.train()
+        with autocast(engine.state.device):
+            with torch.no_grad():  # the SAM image encoder is frozen: encode each image once
+                embeddings = _module(network).medsam.encode_images(batch["sam_pixel_values"])
+            inputs = {k: v for k, v in model_inputs(batch).items() if k != "sam_pixel_values"}
+            outputs = network(**inputs, sam_image_embeddings=embeddings, output_hidden_states=self.similarity_loss is not None)
+            engine.fire_event(IterationEvents.FORWARD_COMPLETED)
+            losses = dict(engine.loss_function(outputs, batch))
+            if self.similarity_loss is not None:
+                losses["similarity"] = self._similarity(network, batch, embeddings, outputs)
+                losses["loss"] = losses["loss"] + losses["similarity"]
+        engine.fire_event(IterationEvents.LOSS_COMPLETED)
+        engine.optimizer.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
+        if self.grad_clip is not None:
+            params = [p for p in network.parameters() if p.requires_grad]
+            torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
+        engine.optimizer.step()
+        engine.fire_event(IterationEvents.MODEL_COMPLETED)
+        return {"loss": float(losses["loss"].detach()), "losses": {k: float(v.detach()) for k, v in losses.items()}}
+
+    def _similarity(self, network, batch: dict, embeddings: torch.Tensor, outputs) -> torch.Tensor:
+        """L_sim between the reasoning query's map and the plain label query's (target) map."""
+        from bundle.losses import image_token_states
+
+        model = _module(network)
+        with torch.no_grad():
+            label_inputs = {k: v for k, v in model_inputs(batch, LABEL_QUERY_PREFIX).items() if k not in ("labels", "sam_pixel_values")}
+            target = network(**label_inputs, sam_image_embeddings=embeddings, output_hidden_states=True)
+        image_id = model.image_token_id
+        return self.similarity_loss(
+            image_token_states(outputs.last_hidden_state, batch["input_ids"], image_id),
+            outputs.seg_state,
+            image_token_states(target.last_hidden_state, batch[f"{LABEL_QUERY_PREFIX}input_ids"], image_id),
+            target.seg_state,
+        )
+
+
+def _module(network: torch.nn.Module) -> torch.nn.Module:
+    """The MediSee inside a DistributedDataParallel wrapper (or the network itself)."""
+    return getattr(network, "module", network)

@@ -1,0 +1,124 @@
+"""Bundle workflows end to end on the tiny config and phantom data (model-zoo style)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import nibabel as nib
+import pytest
+import torch
+from ignite.engine import Events
+from monai.bundle import ConfigWorkflow
+
+from bundle.engines.checkpoints import STATE_FILE, checkpoints_in
+from bundle.phantoms import write_dataset
+from tests.conftest import ROOT
+
+TRAIN = str(ROOT / "configs" / "train.json")
+TINY = str(ROOT / "configs" / "tiny.json")
+SMALL = {"validate#dataset#kinds": ["label", "long"], "validate#dataset#min_target_pixels": 20, "val_batch_size": 8}
+
+
+@pytest.fixture(scope="module")
+def phantoms(tmp_path_factory):
+    out = tmp_path_factory.mktemp("phantoms") / "data"
+    write_dataset(out, n=4, seed=5, shape=(64, 64, 16), val_fraction=0.25, test_fraction=0.25)
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _bundle_root(monkeypatch):
+    monkeypatch.chdir(ROOT)  # configs reference configs/inference.json by relative path, as bundles do
+
+
+def workflow(files, **overrides) -> ConfigWorkflow:
+    flow = ConfigWorkflow(config_file=[str(ROOT / "configs" / f) for f in files], workflow_type="train", **overrides)
+    flow.initialize()
+    return flow
+
+
+def train_flow(phantoms, output_dir, **overrides):
+    return workflow(["train.json", "tiny.json"], dataset_dir=str(phantoms), output_dir=str(output_dir), **{**SMALL, **overrides})
+
+
+@pytest.mark.slow
+def test_train_then_evaluate_then_infer(phantoms, tmp_path):
+    flow = train_flow(phantoms, tmp_path, epochs=2, batch_size=4)
+    assert flow.check_properties() in (None, [])
+    flow.run()
+    trainer = flow.parser.get_parsed_content("train#trainer")
+    assert trainer.state.epoch == 2 and trainer.state.iteration == 2 * trainer.state.epoch_length
+    assert "val_mean_dice" in flow.parser.get_parsed_content("validate#evaluator").state.metrics
+    saved = checkpoints_in(tmp_path / "checkpoints")
+    assert saved and saved[-1].name.endswith(f"{trainer.state.iteration:08d}")
+    flow.finalize()
+
+    evaluation = workflow(["train.json", "evaluate.json", "tiny.json"], dataset_dir=str(phantoms), output_dir=str(tmp_path), **SMALL)
+    evaluation.run()
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    for key in ("dice", "giou", "ciou", "box_iou", "box_acc"):
+        assert 0.0 <= metrics[key] <= 1.0
+    assert set(metrics) >= {"label", "long"} and "dice" in metrics["long"]
+
+    volume = phantoms / "imagesTr" / "phantom_000.nii.gz"
+    result = subprocess.run(
+        [sys.executable, "-m", "monai.bundle", "run", "--config_file", f"['configs/inference.json','{TINY}']",
+         "--image", str(volume), "--query", "Where is the liver?", "--output_dir", str(tmp_path / "infer"),
+         "--checkpoint", str(saved[-1]), "--max_new_tokens", "4"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    mask = nib.load(tmp_path / "infer" / "phantom_000_mask.nii.gz")
+    source = nib.load(volume)
+    assert mask.shape == source.shape and (mask.affine == source.affine).all()
+
+
+def test_training_resumes_from_the_saved_iteration(phantoms, tmp_path):
+    first = train_flow(phantoms, tmp_path, epochs=2, batch_size=4, save_interval=3, val_interval=10)
+    trainer = first.parser.get_parsed_content("train#trainer")
+    trainer.add_event_handler(Events.ITERATION_COMPLETED(once=5), lambda engine: engine.terminate())
+    first.run()
+    assert trainer.state.iteration == 5
+    assert [p.name for p in checkpoints_in(tmp_path / "checkpoints")] == ["iteration_00000003"]
+    weights = {n: p.detach().clone() for n, p in first.parser.get_parsed_content("network").named_parameters() if p.requires_grad}
+
+    second = train_flow(phantoms, tmp_path, epochs=2, batch_size=4, save_interval=3, val_interval=10)
+    resumed = second.parser.get_parsed_content("train#trainer")
+    seen = []
+    resumed.add_event_handler(Events.ITERATION_STARTED, lambda engine: seen.append(engine.state.iteration))
+    network = second.parser.get_parsed_content("network")
+    second.run()
+    assert seen[0] == 4  # continues after the saved iteration 3
+    assert resumed.state.iteration == 2 * resumed.state.epoch_length
+    assert len(seen) == resumed.state.iteration - 3
+    assert not all(torch.equal(weights[n], p) for n, p in network.named_parameters() if p.requires_grad)
+    assert all((c / STATE_FILE).is_file() for c in checkpoints_in(tmp_path / "checkpoints"))
+
+
+def test_finetune_adds_the_similarity_loss(phantoms, tmp_path):
+    flow = workflow(
+        ["train.json", "finetune.json", "tiny.json"], dataset_dir=str(phantoms), output_dir=str(tmp_path),
+        epochs=1, batch_size=4, val_interval=10, checkpoint=None, **SMALL,
+    )  # fmt: skip
+    trainer = flow.parser.get_parsed_content("train#trainer")
+    trainer.add_event_handler(Events.ITERATION_COMPLETED(once=2), lambda engine: engine.terminate())
+    flow.run()
+    losses = trainer.state.output["losses"]
+    assert losses["similarity"] >= 0.0 and abs(losses["loss"] - sum(v for k, v in losses.items() if k != "loss")) < 1e-4
+
+
+@pytest.mark.slow
+def test_torchrun_trains_one_epoch_on_two_cpu_processes(phantoms, tmp_path):
+    files = "['configs/train.json','configs/multi_gpu_train.json','configs/tiny.json']"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+         "-m", "monai.bundle", "run", "--config_file", files, "--dataset_dir", str(phantoms),
+         "--output_dir", str(tmp_path), "--epochs", "1", "--batch_size", "4", "--val_interval", "10"],
+        cwd=ROOT, capture_output=True, text=True, timeout=900, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(checkpoints_in(tmp_path / "checkpoints")) == 1
