@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+NEW_FILE_MODE = 0o666
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, is_dir: bool = False) -> Iterator[Path]:
@@ -32,6 +34,7 @@ def atomic_path(path: str | os.PathLike, is_dir: bool = False) -> Iterator[Path]
         fd, name = tempfile.mkstemp(prefix=prefix, dir=final.parent)
         os.close(fd)
         tmp = Path(name)
+        usual_permissions(tmp)  # mkstemp creates files readable by their owner only
     try:
         yield tmp
         if is_dir and final.exists():
@@ -48,6 +51,13 @@ def atomic_path(path: str | os.PathLike, is_dir: bool = False) -> Iterator[Path]
         else:
             tmp.unlink(missing_ok=True)
         raise
+
+
+def usual_permissions(path: str | os.PathLike) -> None:
+    """Gives ``path`` the mode ``open()`` would create it with (0666 less the umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, NEW_FILE_MODE & ~mask)
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:

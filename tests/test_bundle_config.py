@@ -62,7 +62,7 @@ def test_readme_commands_are_the_ones_ci_runs():
     assert all("constraints/cpu.txt" in cmd for _, cmd in blocks)
     extracted = subprocess.run(
         ["awk", '/<!-- test-command -->/{found=1; next} found && /^```/{if (inblock) exit; inblock=1; next} inblock{print; exit}', "README.md"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT, capture_output=True, encoding="utf-8", errors="replace", check=True,
     ).stdout.strip()  # fmt: skip
     assert extracted == dict(blocks)["test"]
     assert extracted in (ROOT / ".ci" / "run").read_text() or "test-command" in (ROOT / ".ci" / "run").read_text()
@@ -72,7 +72,7 @@ def test_readme_commands_are_the_ones_ci_runs():
 def test_report_command_prints_the_trainable_table():
     result = subprocess.run(
         [sys.executable, "-m", "networks.report", "--config_file", str(TINY)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT, capture_output=True, encoding="utf-8", errors="replace", timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "[SEG], [BBOX]" in result.stdout and "LoRA adapters" in result.stdout and "total" in result.stdout
@@ -81,7 +81,7 @@ def test_report_command_prints_the_trainable_table():
 def test_report_command_gives_one_line_for_a_bad_weight_path(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "networks.report", "--config_file", str(TINY), "--medsam_path", str(tmp_path / "none.pth")],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT, capture_output=True, encoding="utf-8", errors="replace", timeout=300,
     )  # fmt: skip
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: MedSAM checkpoint not found")
@@ -91,6 +91,6 @@ def test_report_command_gives_one_line_for_a_bad_weight_path(tmp_path):
 def test_report_command_names_a_missing_config_file(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "networks.report", "--config_file", str(tmp_path / "nope.json")],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT, capture_output=True, encoding="utf-8", errors="replace", timeout=300,
     )  # fmt: skip
     assert result.returncode == 1 and "nope.json" in result.stderr and "Traceback" not in result.stderr

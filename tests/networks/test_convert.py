@@ -82,7 +82,7 @@ def test_a_vision_tower_inside_the_llava_med_checkpoint_is_used(reference, tmp_p
 
 
 def test_help_runs():
-    result = subprocess.run([sys.executable, "-m", "networks.convert", "--help"], capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run([sys.executable, "-m", "networks.convert", "--help"], capture_output=True, encoding="utf-8", errors="replace", cwd=ROOT)
     assert result.returncode == 0 and "--llava-med" in result.stdout and "--clip" in result.stdout
 
 

@@ -19,7 +19,6 @@ def weights_dir(tmp_path_factory):
     model, tokenizer = build_tiny(seed=3)
     llava = model.llava
     # remove the LoRA layers: an HF LLaVA directory holds plain weights
-    from peft.tuners.lora import LoraModel  # noqa: F401  (peft import keeps the class registry loaded)
     from networks.llava import random_llava
 
     plain = random_llava(llava.config)

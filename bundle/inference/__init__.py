@@ -1,0 +1,43 @@
+"""The inference workflow (``configs/inference.json``): volumes + a question -> mask, boxes, answer, overlay.
+
+Data flow: :func:`datalist` (volumes named by ``--image``, each with the question) ->
+preprocessing (:class:`LoadInputd`, finite values, CT window / MR normalisation) ->
+:class:`VolumeEvaluator` -> :class:`SliceInferer` (MediSee on ``batch_size`` slices per forward,
+:class:`AnswerGenerator` on the slice with the largest target) -> postprocessing
+(:class:`SaveOverlayd`, ``Invertd`` to the file's grid, :class:`DescribeTargetd`,
+:class:`SaveMaskd`, :class:`SaveResultd`) -> :class:`InferenceSummary`.
+"""
+
+from bundle.inference.answer import AnswerGenerator
+from bundle.inference.errors import report_errors_briefly
+from bundle.inference.evaluator import VolumeEvaluator, no_collation
+from bundle.inference.geometry import DescribeTargetd
+from bundle.inference.inferer import SliceInferer, SlicePrediction
+from bundle.inference.inputs import LoadInputd, datalist, find_volumes, input_folder, require_volumes
+from bundle.inference.outputs import OutputLayout
+from bundle.inference.settings import check_query, flag, image_intensity
+from bundle.inference.summary import InferenceSummary
+from bundle.inference.writers import SaveMaskd, SaveOverlayd, SaveResultd
+
+__all__ = [
+    "AnswerGenerator",
+    "DescribeTargetd",
+    "InferenceSummary",
+    "LoadInputd",
+    "OutputLayout",
+    "SaveMaskd",
+    "SaveOverlayd",
+    "SaveResultd",
+    "SliceInferer",
+    "SlicePrediction",
+    "VolumeEvaluator",
+    "check_query",
+    "datalist",
+    "find_volumes",
+    "flag",
+    "image_intensity",
+    "input_folder",
+    "no_collation",
+    "report_errors_briefly",
+    "require_volumes",
+]

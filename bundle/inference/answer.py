@@ -1,0 +1,58 @@
+"""The text answer: LLaVA's own ``generate()`` on one slice, greedy, from the generation prompt.
+
+The prompt is ``<s>[INST] <image>\\n{question} [/INST]`` (the same one the teacher-forced rows
+start with), so a trained model answers "It is [SEG] and [BBOX]." followed by its explanation.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from bundle.prompts import PromptBuilder
+from transforms.preprocess import clip_preprocess
+
+
+class AnswerGenerator:
+    """Generates MediSee's text answer for one slice.
+
+    Args:
+        prompts: the prompt builder of the model's tokenizer.
+        max_new_tokens: longest answer, in tokens.
+    """
+
+    def __init__(self, prompts: PromptBuilder, max_new_tokens: int = 48) -> None:
+        self.prompts = prompts
+        self.max_new_tokens = int(max_new_tokens)
+        tokenizer = prompts.tokenizer
+        # tokens that carry no text; the candidate tokens stay visible, as the model wrote them
+        self._hidden_ids = {tokenizer.bos_token_id, tokenizer.pad_token_id, prompts.image_token_id} - {None}
+
+    def __call__(self, network: torch.nn.Module, image: torch.Tensor, query: str) -> str:
+        """The answer to ``query`` about one (C, H, W) slice with intensities in [0, 1].
+
+        Args:
+            network: a :class:`networks.MediSee` (its LLaVA generates; the heads are not used).
+            image: the slice, on the model's device.
+            query: the question.
+        """
+        llava = network.llava
+        ids = torch.tensor([self.prompts.prompt_ids(query)], device=image.device)
+        pixels = clip_preprocess([image], llava.config.vision_config.image_size).to(llava.dtype)
+        generated = llava.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            pixel_values=pixels,
+            max_new_tokens=self.max_new_tokens,
+            do_sample=False,
+            pad_token_id=self.prompts.tokenizer.pad_token_id,
+            eos_token_id=self.prompts.tokenizer.eos_token_id,
+        )
+        return self.decode(generated[0, ids.shape[1] :].tolist())
+
+    def decode(self, token_ids: list[int]) -> str:
+        """The text of generated ids, up to the first end-of-sequence token."""
+        eos = self.prompts.tokenizer.eos_token_id
+        if eos in token_ids:
+            token_ids = token_ids[: token_ids.index(eos)]
+        kept = [i for i in token_ids if i not in self._hidden_ids]
+        return self.prompts.tokenizer.decode(kept, skip_special_tokens=False).strip()

@@ -1,0 +1,35 @@
+"""One-line errors for the bundle command line.
+
+``python -m monai.bundle run`` reports failures as tracebacks, and MONAI's ConfigParser wraps every
+failure of a config item in RuntimeErrors, so a missing image ends in "RuntimeError: Failed to
+evaluate ...". :func:`report_errors_briefly` makes an uncaught MediSee error (bad input or
+settings, ``networks.errors.MediSeeError``) print as ``error: <message>`` instead; Python still
+exits with status 1. Other exceptions (bugs) keep their full traceback. In-process callers
+(``monai.bundle.run``, ``ConfigWorkflow``) still receive the exception itself.
+"""
+
+from __future__ import annotations
+
+import sys
+from types import TracebackType
+
+from networks.errors import root_cause
+
+_MARK = "_medisee_brief_errors"
+
+
+def report_errors_briefly() -> None:
+    """Installs the one-line error report as ``sys.excepthook`` (once; earlier hooks handle the rest)."""
+    previous = sys.excepthook
+    if getattr(previous, _MARK, False):
+        return
+
+    def hook(exc_type: type[BaseException], exc: BaseException, traceback: TracebackType | None) -> None:
+        cause = root_cause(exc)
+        if cause is None:
+            previous(exc_type, exc, traceback)
+        else:
+            print(f"error: {cause}", file=sys.stderr)
+
+    setattr(hook, _MARK, True)
+    sys.excepthook = hook

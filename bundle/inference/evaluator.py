@@ -1,0 +1,85 @@
+"""``VolumeEvaluator``: MONAI's SupervisedEvaluator over whole volumes, one question each.
+
+Volumes differ in shape, so the loader does not collate them (``no_collation``): an iteration
+receives a list of datalist entries and hands each volume, with its own question, to the
+inferer. Outputs stay a list of per-volume dictionaries, which MONAI's postprocessing applies
+to one by one (merged with their entry), so no decollation is needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from monai.engines import SupervisedEvaluator
+from monai.engines.utils import IterationEvents
+from monai.inferers import Inferer
+from torch.utils.data import DataLoader
+
+from bundle.inference import keys as K
+
+AUTOCAST_DEVICE = "cuda"
+"""Mixed precision is for GPUs only (CPU runs stay in the model's own dtype), as in SupervisedEvaluator."""
+
+
+def no_collation(entries: list[dict]) -> list[dict]:
+    """DataLoader ``collate_fn`` that keeps the entries of a batch as a list (volumes differ in shape)."""
+    return entries
+
+
+class VolumeEvaluator(SupervisedEvaluator):
+    """Runs the inferer on each volume of the loader with that volume's question.
+
+    Args:
+        device: device the volumes are moved to (the model's).
+        val_data_loader: yields lists of preprocessed datalist entries (``collate_fn=no_collation``).
+        network: the MediSee model; run in eval mode under ``torch.no_grad()``.
+        inferer: a :class:`bundle.inference.SliceInferer` (called as ``inferer(volume, network, query=..., name=...)``).
+        postprocessing: per-volume dictionary transforms (invert, describe, write).
+        val_handlers: ignite handlers, e.g. :class:`bundle.inference.InferenceSummary`.
+        amp: bf16/fp16 autocast on CUDA (``amp_kwargs`` gives the dtype).
+        amp_kwargs: ``torch.autocast`` arguments.
+        kwargs: other :class:`monai.engines.SupervisedEvaluator` arguments (not ``decollate``).
+    """
+
+    def __init__(
+        self,
+        device: torch.device | str,
+        val_data_loader: DataLoader,
+        network: torch.nn.Module,
+        inferer: Inferer,
+        postprocessing: Callable | None = None,
+        val_handlers: Sequence | None = None,
+        amp: bool = False,
+        amp_kwargs: dict | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            device=device,
+            val_data_loader=val_data_loader,
+            network=network,
+            inferer=inferer,
+            postprocessing=postprocessing,
+            val_handlers=val_handlers,
+            amp=amp,
+            amp_kwargs=amp_kwargs,
+            decollate=False,
+            **kwargs,
+        )
+
+    def _iteration(self, engine: VolumeEvaluator, batchdata: list[dict]) -> list[dict]:
+        """Infers every volume of the batch; returns one output dictionary per volume."""
+        engine.state.output = [self.infer_volume(engine, entry) for entry in batchdata]
+        engine.fire_event(IterationEvents.FORWARD_COMPLETED)
+        engine.fire_event(IterationEvents.MODEL_COMPLETED)  # postprocessing runs here
+        return engine.state.output
+
+    @staticmethod
+    def infer_volume(engine: VolumeEvaluator, entry: Mapping[str, Any]) -> dict:
+        """The inferer's outputs for one datalist entry."""
+        volume = entry[K.IMAGE].to(engine.state.device, non_blocking=engine.non_blocking)
+        precision = torch.autocast(AUTOCAST_DEVICE, **engine.amp_kwargs) if engine.amp else contextlib.nullcontext()
+        with engine.mode(engine.network), precision:
+            return engine.inferer(volume, engine.network, query=entry[K.QUERY], name=entry[K.NAME])

@@ -1,0 +1,114 @@
+"""``DescribeTargetd``: where the predicted target is, in the input file's voxels and in world mm.
+
+Voxel coordinates are continuous indices of the *input file's* grid (voxel centres at integers),
+and boxes give their edges: a box covering voxels 3..7 spans 2.5..7.5. World coordinates are
+RAS millimetres (the affine's frame; ITK-read DICOM is converted to RAS). A box is given by two
+opposite corners, ``[[min], [max]]`` in voxels and the same two corners in world mm (for an
+oblique grid these are not axis-aligned in world space).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from typing import Any
+
+import torch
+from monai.data import MetaTensor
+from monai.transforms import MapTransform
+
+from bundle.inference import keys as K
+from bundle.inference.inferer import SlicePrediction
+from transforms.reassemble import PIXEL_CENTRE_OFFSET, box_3d, box_to_voxel_corners, volume_ml, voxel_to_world
+from transforms.slicing import check_axis
+
+COORDINATE_DECIMALS = 3
+"""Rounding of voxel and mm coordinates in the JSON (a micrometre; well below any voxel)."""
+SCORE_DECIMALS = 4
+VOLUME_DECIMALS = 3
+
+
+def _rounded(values: torch.Tensor, decimals: int = COORDINATE_DECIMALS) -> list:
+    """A tensor as nested lists of rounded floats (JSON-ready)."""
+    return torch.round(values.to(torch.float64), decimals=decimals).tolist()
+
+
+class FileGrid:
+    """The input file's voxel grid: maps world points to its voxel coordinates and back.
+
+    Args:
+        affine: the file's voxel -> world (RAS mm) affine.
+    """
+
+    def __init__(self, affine: torch.Tensor) -> None:
+        self.affine = torch.as_tensor(affine, dtype=torch.float64).cpu()
+        self.inverse = torch.linalg.inv(self.affine)
+
+    def box(self, world_corners: torch.Tensor) -> dict[str, list]:
+        """A box given by two world corners as ``{"voxel": [[min], [max]], "world": [[...], [...]]}``.
+
+        The voxel corners are ordered per axis (a flip between grids swaps them), and the world
+        corners are those of the ordered voxel corners.
+        """
+        voxels = voxel_to_world(world_corners, self.inverse)  # the inverse affine maps world to voxels
+        ordered = torch.stack([voxels.min(dim=0).values, voxels.max(dim=0).values])
+        return {"voxel": _rounded(ordered), "world": _rounded(voxel_to_world(ordered, self.affine))}
+
+
+class DescribeTargetd(MapTransform):
+    """Adds ``result``: each target slice's box and score, the 3D box and the volume of the mask.
+
+    Expects the mask under ``mask_key`` already on the file's grid (after ``Invertd``), the loaded
+    volume under ``image_key`` (the grid the slices were taken from) and the slice predictions.
+
+    Args:
+        slice_axis: the axis the slices were taken along (of the loaded volume).
+        mask_key: the (1, X, Y, Z) mask on the file's grid.
+        image_key: the loaded (C, X, Y, Z) volume.
+        slices_key: the :class:`SlicePrediction` list.
+        result_key: where the description goes.
+    """
+
+    def __init__(
+        self,
+        slice_axis: int = 2,
+        mask_key: str = K.PRED,
+        image_key: str = K.IMAGE,
+        slices_key: str = K.SLICES,
+        result_key: str = K.RESULT,
+    ) -> None:
+        super().__init__([mask_key])
+        self.slice_axis = check_axis(slice_axis)
+        self.mask_key, self.image_key, self.slices_key, self.result_key = mask_key, image_key, slices_key, result_key
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        """Returns ``data`` with ``result``: ``slices``, ``box_3d`` and ``volume_ml``."""
+        d = dict(data)
+        mask: MetaTensor = d[self.mask_key]
+        grid = FileGrid(mask.affine)
+        slices = [self.describe_slice(p, d[self.image_key], grid) for p in d[self.slices_key]]
+        d[self.result_key] = {
+            "slices": slices,
+            "box_3d": self.describe_volume_box(mask, grid),
+            "volume_ml": round(volume_ml(mask, grid.affine), VOLUME_DECIMALS),
+        }
+        return d
+
+    def describe_slice(self, prediction: SlicePrediction, volume: MetaTensor, grid: FileGrid) -> dict[str, Any]:
+        """``index``, ``box_voxel``, ``box_world`` and ``score`` of one slice's prediction."""
+        corners = box_to_voxel_corners(prediction.box, prediction.index, self.slice_axis, volume.shape[1:])
+        box = grid.box(voxel_to_world(corners, volume.affine))
+        return {
+            "index": prediction.index,
+            "box_voxel": box["voxel"],
+            "box_world": box["world"],
+            "score": round(prediction.score, SCORE_DECIMALS),
+        }
+
+    @staticmethod
+    def describe_volume_box(mask: MetaTensor, grid: FileGrid) -> dict[str, list] | None:
+        """The mask's bounding box (voxel edges and world corners), or None when the mask is empty."""
+        first_last = box_3d(mask)
+        if first_last is None:
+            return None
+        edges = first_last.to(torch.float64) + torch.tensor([[-PIXEL_CENTRE_OFFSET], [PIXEL_CENTRE_OFFSET]])
+        return grid.box(voxel_to_world(edges, grid.affine))

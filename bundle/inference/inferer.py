@@ -1,0 +1,184 @@
+"""The volume inferer: MediSee on every slice of a volume, ``batch_size`` slices per forward pass.
+
+Each slice is one image with one conversation row (the question with the teacher-forced answer
+"It is [SEG] and [BBOX]."), so the batch's ``image_index`` is simply 0..B-1. Masks are the
+model's ``mask_logits > 0`` at each slice's own size, written back into a volume on the loaded
+grid; the optional :class:`bundle.inference.answer.AnswerGenerator` then answers the question on
+the slice with the largest predicted target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from monai.data import MetaTensor
+from monai.inferers import Inferer
+from tqdm import tqdm
+
+from bundle.inference import keys as K
+from bundle.inference.answer import AnswerGenerator
+from bundle.inference.settings import flag
+from bundle.prompts import PromptBuilder, TokenizedConversation, pad_conversations
+from networks.errors import ConfigError
+from transforms import keys as TK
+from transforms.preprocess import clip_preprocess, medsam_preprocess
+from transforms.reassemble import slices_to_volume
+from transforms.slicing import check_axis, iter_slices
+
+MIN_TARGET_PIXELS = 1
+"""A slice holds the target from this many predicted pixels."""
+
+
+@dataclass
+class SlicePrediction:
+    """MediSee's output on one slice.
+
+    Attributes:
+        index: slice index along the slicing axis (of the volume as loaded, RAS).
+        box: (4,) normalised xyxy box from the box head (x along the slice's W, y along its H).
+        score: mean target probability (sigmoid of the mask logits) over the predicted mask; 0 when empty.
+        pixels: number of predicted target pixels.
+    """
+
+    index: int
+    box: torch.Tensor
+    score: float
+    pixels: int
+
+    @property
+    def has_target(self) -> bool:
+        """Whether the model found the target on this slice."""
+        return self.pixels >= MIN_TARGET_PIXELS
+
+
+def batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    """Consecutive chunks of ``items`` of at most ``size`` items."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def model_inputs(
+    network: torch.nn.Module, images: Sequence[torch.Tensor], conversation: TokenizedConversation, pad_token_id: int
+) -> dict:
+    """MediSee's forward arguments for B slices that share one conversation.
+
+    Sizes and the SAM resize scheme come from the model, so the preprocessing always matches it.
+    """
+    rows = len(images)
+    device = images[0].device
+    dtype = network.llava.dtype
+    tokens = pad_conversations([conversation] * rows, pad_token_id)
+    clip_size = network.llava.config.vision_config.image_size
+    sam_size, sam_resize = network.medsam.image_size, network.medsam.config.resize
+    return {
+        "input_ids": tokens["input_ids"].to(device),
+        "attention_mask": tokens["attention_mask"].to(device),
+        "clip_pixel_values": clip_preprocess(images, clip_size).to(dtype),
+        "sam_pixel_values": medsam_preprocess(images, sam_size, sam_resize).to(dtype),
+        "image_index": torch.arange(rows, device=device),
+        "original_sizes": torch.tensor([list(image.shape[-2:]) for image in images], device=device),
+    }
+
+
+class SliceInferer(Inferer):
+    """Runs MediSee over the slices of a (C, X, Y, Z) volume for one question.
+
+    Args:
+        prompts: tokenises the question (built for the model: image token count, candidates).
+        batch_size: slices per forward pass; results do not depend on it.
+        slice_axis: spatial axis to slice along (2 = axial for RAS volumes).
+        skip_empty: skip constant (background) slices; their mask stays empty.
+        answer_generator: writes the text answer; None skips generation.
+        progress: show a progress bar of the slices done.
+    """
+
+    def __init__(
+        self,
+        prompts: PromptBuilder,
+        batch_size: int = 8,
+        slice_axis: int = 2,
+        skip_empty: bool | str = False,
+        answer_generator: AnswerGenerator | None = None,
+        progress: bool | str = True,
+    ) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"config 'batch_size' must be a positive integer, got {batch_size!r}")
+        self.prompts = prompts
+        self.batch_size = batch_size
+        self.slice_axis = check_axis(slice_axis)
+        self.skip_empty = flag(skip_empty, "skip_empty_slices")
+        self.answer_generator = answer_generator
+        self.progress = flag(progress, "progress")
+
+    def __call__(self, inputs: MetaTensor, network: torch.nn.Module, query: str, name: str = "") -> dict[str, Any]:
+        """Segments the target on every slice, then answers the question.
+
+        Args:
+            inputs: the preprocessed (C, X, Y, Z) volume, intensities in [0, 1], on the model's device.
+            network: a :class:`networks.MediSee` in eval mode.
+            query: the question.
+            name: the volume's name, for the progress bar.
+
+        Returns:
+            ``pred``: (1, X, Y, Z) uint8 mask on ``inputs``' grid (with its metadata and trace);
+            ``slices``: :class:`SlicePrediction` of the slices holding the target; ``answer`` and
+            ``answer_slice`` (None when generation is off or no slice was processed).
+        """
+        slices = list(iter_slices(inputs, self.slice_axis, skip_empty=self.skip_empty))
+        predictions, masks = self.segment(slices, network, query, name)
+        found = [p for p in predictions if p.has_target]
+        answer, answer_slice = self.answer(network, slices, found, query)
+        return {
+            K.PRED: slices_to_volume(masks, inputs, self.slice_axis),
+            K.SLICES: found,
+            K.ANSWER: answer,
+            K.ANSWER_SLICE: answer_slice,
+        }
+
+    def segment(
+        self, slices: Sequence[dict], network: torch.nn.Module, query: str, name: str
+    ) -> tuple[list[SlicePrediction], dict[int, torch.Tensor]]:
+        """Runs the model on ``slices`` in batches; returns every slice's prediction and its (H, W) uint8 mask."""
+        conversation = self.prompts.inference_example(query)
+        pad_token_id = self.prompts.tokenizer.pad_token_id
+        predictions: list[SlicePrediction] = []
+        masks: dict[int, torch.Tensor] = {}
+        with tqdm(total=len(slices), desc=name or "slices", unit="slice", disable=not self.progress) as bar:
+            for batch in batches(slices, self.batch_size):
+                out = network(**model_inputs(network, [s[TK.IMAGE] for s in batch], conversation, pad_token_id))
+                for item, logits, box in zip(batch, out.mask_logits, out.boxes_xyxy):
+                    index = int(item[TK.SLICE_INDEX])
+                    masks[index] = (logits > 0).to(torch.uint8).cpu()
+                    predictions.append(self.describe(index, logits, box))
+                bar.update(len(batch))
+        return predictions, masks
+
+    @staticmethod
+    def describe(index: int, logits: torch.Tensor, box: torch.Tensor) -> SlicePrediction:
+        """The prediction record of one slice from its mask logits and box."""
+        foreground = logits > 0
+        pixels = int(foreground.sum())
+        score = float(torch.sigmoid(logits.float())[foreground].mean()) if pixels else 0.0
+        return SlicePrediction(index=index, box=box.float().cpu(), score=score, pixels=pixels)
+
+    def answer(
+        self, network: torch.nn.Module, slices: Sequence[dict], found: Sequence[SlicePrediction], query: str
+    ) -> tuple[str | None, int | None]:
+        """The generated answer and the index of the slice it was generated on; Nones when generation is off."""
+        index = self.answer_slice(found, slices)
+        if self.answer_generator is None or index is None:
+            return None, None
+        image = next(s[TK.IMAGE] for s in slices if s[TK.SLICE_INDEX] == index)
+        return self.answer_generator(network, image, query), index
+
+    @staticmethod
+    def answer_slice(found: Sequence[SlicePrediction], slices: Sequence[dict]) -> int | None:
+        """The slice to answer on: the one with the largest predicted target, else the middle slice processed."""
+        if found:
+            return max(found, key=lambda p: p.pixels).index
+        if slices:
+            return int(slices[len(slices) // 2][TK.SLICE_INDEX])
+        return None

@@ -1,0 +1,188 @@
+"""What to read: the volumes named by ``--image`` as a datalist, and the loader that reads each one.
+
+``--image`` is a NIfTI file, a folder of NIfTI files, or a folder holding one DICOM series. NIfTI
+files are read with nibabel, everything else with ITK (DICOM series, ``.mha``, ``.nrrd``); each
+datalist entry names its reader, so :class:`LoadInputd` can serve a mixed list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from monai.config import KeysCollection
+from monai.transforms import InvertibleTransform, MapTransform
+
+from bundle.inference import keys as K
+from bundle.inference.settings import check_query
+from networks.errors import ConfigError, DataError
+from transforms.loading import DEFAULT_AXCODES, DEFAULT_READER, NIFTI_SUFFIXES, READERS, LoadVolumed
+
+NIFTI_READER = "nibabel"
+SERIES_READER = "itk"
+HIDDEN_PREFIX = "."
+NO_IMAGE = "config 'image' is not set: pass --image with a NIfTI file, a folder of them or a DICOM series folder"
+
+
+@dataclass(frozen=True)
+class VolumeSource:
+    """One volume to process.
+
+    Attributes:
+        path: the NIfTI file or the DICOM series folder.
+        name: the name its outputs are written under.
+        reader: ``nibabel`` or ``itk``.
+    """
+
+    path: Path
+    name: str
+    reader: str
+
+
+def is_nifti(path: Path) -> bool:
+    """Whether ``path`` names a NIfTI file (``.nii`` or ``.nii.gz``, any case)."""
+    return path.name.lower().endswith(NIFTI_SUFFIXES)
+
+
+def volume_name(path: Path) -> str:
+    """The output name of a volume: the file name without .nii/.nii.gz (or its last suffix), or the folder name."""
+    if path.is_dir():
+        return path.resolve().name
+    lower = path.name.lower()
+    for suffix in sorted(NIFTI_SUFFIXES, key=len, reverse=True):
+        if lower.endswith(suffix):
+            return path.name[: -len(suffix)]
+    return path.stem
+
+
+def find_volumes(image: str | Path | None) -> list[VolumeSource]:
+    """The volumes named by ``image``: one file, every NIfTI file of a folder, or a DICOM series folder.
+
+    Raises:
+        ConfigError: ``image`` is not set.
+        DataError: ``image`` does not exist, a folder holds nothing readable, or two files of a folder
+            would write outputs under the same name (e.g. ``a.nii`` and ``a.nii.gz``).
+    """
+    if image is None or not str(image).strip():
+        raise ConfigError(NO_IMAGE)
+    path = Path(image).expanduser()
+    if not path.exists():
+        raise DataError(f"image not found: {path}")
+    if path.is_file():
+        return [VolumeSource(path, volume_name(path), NIFTI_READER if is_nifti(path) else SERIES_READER)]
+    return _folder_volumes(path)
+
+
+def _folder_volumes(folder: Path) -> list[VolumeSource]:
+    """Every NIfTI file of ``folder``, or the folder itself as one DICOM series when it holds none."""
+    files = [p for p in folder.iterdir() if p.is_file()]
+    # hidden files are never volumes (e.g. macOS "._x.nii.gz" metadata files)
+    niftis = sorted(p for p in files if is_nifti(p) and not p.name.startswith(HIDDEN_PREFIX))
+    if niftis:
+        return _unique_names([VolumeSource(p, volume_name(p), NIFTI_READER) for p in niftis], folder)
+    if not files:
+        raise DataError(f"image folder {folder} holds no NIfTI files ({', '.join(NIFTI_SUFFIXES)}) and no DICOM series")
+    return [VolumeSource(folder, volume_name(folder), SERIES_READER)]
+
+
+def _unique_names(sources: list[VolumeSource], folder: Path) -> list[VolumeSource]:
+    """``sources`` when their names differ; their outputs would overwrite each other otherwise."""
+    seen: dict[str, Path] = {}
+    for source in sources:
+        if source.name in seen:
+            raise DataError(
+                f"image folder {folder}: {seen[source.name].name} and {source.path.name} would both write "
+                f"outputs named {source.name!r}; keep one of them"
+            )
+        seen[source.name] = source.path
+    return sources
+
+
+def datalist(image: str | Path | None, query: Any) -> list[dict[str, str]]:
+    """Datalist entries (``image``, ``name``, ``reader``, ``query``) for the volumes named by ``image``.
+
+    The question travels in each entry, as a prompt does in a data dictionary, so a datalist may
+    also ask a different question per volume. An unset ``image`` gives no entries, so the workflow
+    can be built and its properties checked without inputs; running it needs them
+    (:func:`require_volumes`).
+
+    Raises:
+        ConfigError: ``query`` is missing while ``image`` is set.
+        DataError: see :func:`find_volumes`.
+    """
+    if image is None:
+        return []
+    question = check_query(query)
+    return [
+        {K.IMAGE: str(source.path), K.NAME: source.name, K.READER: source.reader, K.QUERY: question}
+        for source in find_volumes(image)
+    ]
+
+
+def require_volumes(entries: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Returns ``entries`` if there is something to process.
+
+    Raises:
+        ConfigError: the datalist is empty (``image`` was not set).
+    """
+    if not entries:
+        raise ConfigError(NO_IMAGE)
+    return entries
+
+
+def input_folder(image: str | Path | None) -> str | None:
+    """The folder holding the input (the image's folder, or ``image`` itself when it is a folder)."""
+    if image is None:
+        return None
+    path = Path(image).expanduser()
+    return str(path if path.is_dir() else path.parent)
+
+
+class LoadInputd(MapTransform, InvertibleTransform):
+    """Loads each entry's volume with the reader the entry names (:class:`transforms.loading.LoadVolumed`).
+
+    The volume is reoriented to ``axcodes`` and the step recorded on it, so ``Invertd`` with this
+    transform (or the preprocessing that holds it) brings predictions back to the file's grid.
+
+    Args:
+        keys: keys of the volume paths.
+        reader_key: key of the reader name; entries without it use the default reader.
+        axcodes: orientation the volumes are brought to (slicing assumes RAS for display).
+        allow_missing_keys: do not fail when a key is absent.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        reader_key: str = K.READER,
+        axcodes: str | None = DEFAULT_AXCODES,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.reader_key = reader_key
+        self.axcodes = axcodes
+        self._loaders: dict[str, LoadVolumed] = {}
+
+    def loader(self, reader: str) -> LoadVolumed:
+        """The (cached) loader for ``reader``; readers are built on first use (ITK is slow to import)."""
+        if reader not in READERS:
+            raise ConfigError(f"datalist entry '{self.reader_key}' must be one of {tuple(READERS)}, got {reader!r}")
+        if reader not in self._loaders:
+            self._loaders[reader] = LoadVolumed(
+                self.keys, reader=reader, axcodes=self.axcodes, allow_missing_keys=self.allow_missing_keys
+            )
+        return self._loaders[reader]
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        """Replaces each keyed path by its loaded, reoriented (C, X, Y, Z) volume.
+
+        Raises:
+            DataError: a path is missing or unreadable (names it).
+        """
+        return self.loader(data.get(self.reader_key, DEFAULT_READER))(data)
+
+    def inverse(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        """Undoes the reorientation (the same for every reader)."""
+        return self.loader(DEFAULT_READER).inverse(data)

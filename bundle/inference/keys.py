@@ -1,0 +1,46 @@
+"""Keys of the per-volume dictionaries that flow through the inference workflow.
+
+A datalist entry (:func:`bundle.inference.inputs.datalist`) holds :data:`IMAGE`, :data:`NAME`,
+:data:`READER` and :data:`QUERY`; the inferer adds :data:`PRED`, :data:`SLICES`, :data:`ANSWER`
+and :data:`ANSWER_SLICE`; postprocessing adds :data:`RESULT` and :data:`OUTPUT_FILES`.
+"""
+
+from __future__ import annotations
+
+from monai.utils import CommonKeys
+
+IMAGE = CommonKeys.IMAGE
+"""The volume: a path in the datalist, the loaded (C, X, Y, Z) MetaTensor after preprocessing."""
+
+PRED = CommonKeys.PRED
+"""The (1, X, Y, Z) uint8 target mask: on the loaded grid from the inferer, on the file's after ``Invertd``."""
+
+NAME = "name"
+"""Volume name used for output files: the file name without .nii/.nii.gz, or the DICOM folder's name."""
+
+READER = "reader"
+"""Reader for the volume: ``nibabel`` (NIfTI files) or ``itk`` (DICOM series and other formats)."""
+
+QUERY = "query"
+"""The user's question."""
+
+SLICES = "slices"
+"""Per-slice predictions (:class:`bundle.inference.inferer.SlicePrediction`) of slices holding the target."""
+
+ANSWER = "answer"
+"""The generated text answer, or None when generation is off."""
+
+ANSWER_SLICE = "answer_slice"
+"""Index of the slice the answer was generated on, or None."""
+
+RESULT = "result"
+"""The JSON-ready description of the target (slice boxes, 3D box, volume)."""
+
+OUTPUT_FILES = "output_files"
+"""Output kind -> path of each file written for the volume."""
+
+MASK_FILE = "mask"
+RESULT_FILE = "result"
+OVERLAY_FILE = "overlay"
+OUTPUT_SUFFIXES = {MASK_FILE: "_mask.nii.gz", RESULT_FILE: "_result.json", OVERLAY_FILE: "_overlay.png"}
+"""Output kind -> file name suffix after the volume name (``OUT/NAME_mask.nii.gz`` ...)."""

@@ -1,0 +1,69 @@
+"""Checks and builders for the workflow's command-line settings (``--query``, ``--overwrite``, ``--window`` ...).
+
+``python -m monai.bundle run`` parses override values with ``fire``: ``--overwrite true`` arrives as
+the string ``"true"`` and an unquoted comma splits a query into a tuple. These helpers accept those
+forms and name the config id in every error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monai.transforms import MapTransform
+
+from bundle.data.nifti import intensity_transform
+from networks.errors import ConfigError
+
+TRUE_WORDS = ("true", "yes", "1")
+FALSE_WORDS = ("false", "no", "0")
+QUERY_PARTS_JOINER = ", "
+"""fire splits ``--query "liver, spleen"`` at the comma; the parts are joined back with this."""
+
+
+def flag(value: Any, key: str) -> bool:
+    """A boolean setting given as a bool or as text (``true``/``false``, ``yes``/``no``, ``1``/``0``).
+
+    Raises:
+        ConfigError: naming ``key`` when the value is neither.
+    """
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS:
+        return False
+    raise ConfigError(f"config '{key}' must be true or false, got {value!r}")
+
+
+def check_query(query: Any) -> str:
+    """The question as non-empty text.
+
+    Raises:
+        ConfigError: naming ``query`` when it is missing, empty or not text.
+    """
+    if isinstance(query, tuple) and all(isinstance(part, str) for part in query):
+        query = QUERY_PARTS_JOINER.join(query)
+    if query is None or (isinstance(query, str) and not query.strip()):
+        raise ConfigError("config 'query' is empty: pass the question with --query \"...\"")
+    if not isinstance(query, str):
+        raise ConfigError(f"config 'query' must be text, got {type(query).__name__} {query!r}; quote it")
+    return query.strip()
+
+
+def image_intensity(window: str = "abdomen", a_min: float | None = None, a_max: float | None = None) -> MapTransform:
+    """The intensity transform of the ``image`` key: explicit HU bounds, a CT window preset, or ``mr``.
+
+    Args:
+        window: a CT preset of :data:`transforms.intensity.WINDOW_PRESETS` or ``"mr"`` (percentile
+            normalisation); used when neither bound is given.
+        a_min: HU mapped to 0; with ``a_max``, replaces the preset.
+        a_max: HU mapped to 1.
+
+    Raises:
+        ConfigError: an unknown preset, a single bound, or ``a_min >= a_max``.
+    """
+    if a_min is None and a_max is None:
+        return intensity_transform(window)
+    return intensity_transform({"a_min": a_min, "a_max": a_max})
+

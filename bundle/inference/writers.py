@@ -1,0 +1,170 @@
+"""Postprocessing writers: the mask (NIfTI), the result (JSON) and the overlay (PNG) of each volume.
+
+Every file is written under a temporary name and renamed into place (``networks.files``), so an
+interrupted run never leaves a half-written output, and existing outputs are replaced only with
+``overwrite`` (:class:`bundle.inference.outputs.OutputLayout`). Each writer records its path in
+``output_files``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from abc import abstractmethod
+from collections.abc import Hashable, Mapping
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+import torch
+from monai.data import MetaTensor
+from monai.transforms import MapTransform
+from PIL import Image
+
+from bundle.inference import keys as K
+from bundle.inference.inferer import SlicePrediction
+from bundle.inference.outputs import OutputLayout
+from bundle.inference.overlay import TileRenderer, choose_tiles, compose_montage
+from networks.files import atomic_path, usual_permissions
+from transforms.keys import FILENAME
+from transforms.slicing import CHANNEL_DIMS, SPATIAL_AXES, check_axis, in_plane_axes, take_slice
+
+NIFTI_XFORM_SCANNER = 1
+"""NIfTI ``sform_code`` / ``qform_code`` for scanner-anatomical coordinates."""
+JSON_INDENT = 2
+
+
+class VolumeWriter(MapTransform):
+    """Writes one output file per volume from the value under ``keys``; subclasses say how (:meth:`write`).
+
+    The file is claimed from the layout (overwrite rule), written under a temporary name, given
+    the usual permissions and renamed into place; its path is added to ``output_files``.
+
+    Args:
+        layout: output paths and the overwrite rule.
+        kind: output kind (:data:`bundle.inference.keys.OUTPUT_SUFFIXES`).
+        keys: key of the value to write.
+        name_key: key of the volume name.
+    """
+
+    def __init__(self, layout: OutputLayout, kind: str, keys: str, name_key: str = K.NAME) -> None:
+        super().__init__(keys)
+        self.layout, self.kind, self.name_key = layout, kind, name_key
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            path = self.layout.claim(d[self.name_key], self.kind)
+            with atomic_path(path) as tmp:
+                self.write(tmp, d[key], d)
+                usual_permissions(tmp)  # writers may replace the temporary file
+            # a new dict: volumes of one batch must not share it
+            d[K.OUTPUT_FILES] = {**d.get(K.OUTPUT_FILES, {}), self.kind: str(path)}
+        return d
+
+    @abstractmethod
+    def write(self, path: Path, value: Any, data: Mapping[Hashable, Any]) -> None:
+        """Writes ``value`` (with the volume's other entries in ``data``) to ``path``."""
+
+
+class SaveMaskd(VolumeWriter):
+    """Writes the (1, X, Y, Z) mask as ``NAME_mask.nii.gz``: uint8 0/1 with the mask's (the file's) affine.
+
+    Args:
+        layout: output paths and the overwrite rule.
+        keys: key of the mask, already on the input file's grid.
+    """
+
+    def __init__(self, layout: OutputLayout, keys: str = K.PRED) -> None:
+        super().__init__(layout, K.MASK_FILE, keys)
+
+    def write(self, path: Path, value: MetaTensor, data: Mapping[Hashable, Any]) -> None:
+        path.write_bytes(gzip.compress(self.nifti(value).to_bytes()))
+
+    @staticmethod
+    def nifti(mask: MetaTensor) -> nib.Nifti1Image:
+        """The mask as a NIfTI image with sform and qform set to its affine."""
+        array = (mask[0].detach().cpu().numpy() > 0).astype(np.uint8)
+        affine = mask.affine.detach().cpu().numpy().astype(np.float64)
+        image = nib.Nifti1Image(array, affine)
+        image.set_sform(affine, code=NIFTI_XFORM_SCANNER)
+        image.set_qform(affine, code=NIFTI_XFORM_SCANNER)
+        return image
+
+
+class SaveResultd(VolumeWriter):
+    """Writes ``NAME_result.json``: the query, the answer, the target description and the weights used.
+
+    Args:
+        layout: output paths and the overwrite rule.
+        weights: the ``llava_path``, ``medsam_path`` and ``checkpoint`` settings that produced the result.
+        slice_axis: the axis slice indices refer to (of the volume reoriented to RAS).
+        keys: key of the description from :class:`bundle.inference.DescribeTargetd`.
+    """
+
+    def __init__(
+        self, layout: OutputLayout, weights: Mapping[str, Any], slice_axis: int = 2, keys: str = K.RESULT
+    ) -> None:
+        super().__init__(layout, K.RESULT_FILE, keys)
+        self.weights = {name: None if value is None else str(value) for name, value in weights.items()}
+        self.slice_axis = check_axis(slice_axis)
+
+    def write(self, path: Path, value: Mapping[str, Any], data: Mapping[Hashable, Any]) -> None:
+        path.write_text(json.dumps(self.document(data, value), indent=JSON_INDENT) + "\n")
+
+    def document(self, data: Mapping[Hashable, Any], result: Mapping[str, Any]) -> dict[str, Any]:
+        """The JSON document of one volume."""
+        source = data[K.IMAGE].meta.get(FILENAME) if isinstance(data[K.IMAGE], MetaTensor) else None
+        return {
+            "image": str(source) if source else None,
+            "query": data[K.QUERY],
+            "answer": data[K.ANSWER],
+            "answer_slice": data[K.ANSWER_SLICE],
+            "slice_axis": self.slice_axis,
+            **result,
+            "weights": self.weights,
+        }
+
+
+class SaveOverlayd(VolumeWriter):
+    """Writes ``NAME_overlay.png``: the target slices (or a few evenly spaced ones) with mask and box.
+
+    Runs before the mask is inverted: tiles are drawn on the loaded (RAS) grid the model saw.
+    The caption is the answer, or the query when there is no answer.
+
+    Args:
+        layout: output paths and the overwrite rule.
+        slice_axis: the axis the slices were taken along.
+        keys: key of the (1, X, Y, Z) mask on the loaded grid.
+        image_key: key of the preprocessed (C, X, Y, Z) volume (intensities in [0, 1]).
+    """
+
+    def __init__(self, layout: OutputLayout, slice_axis: int = 2, keys: str = K.PRED, image_key: str = K.IMAGE) -> None:
+        super().__init__(layout, K.OVERLAY_FILE, keys)
+        self.slice_axis = check_axis(slice_axis)
+        self.image_key = image_key
+
+    def write(self, path: Path, value: torch.Tensor, data: Mapping[Hashable, Any]) -> None:
+        montage = self.render(data[self.image_key], value, data[K.SLICES], data[K.ANSWER] or data[K.QUERY])
+        montage.save(path, format="PNG")
+
+    def render(
+        self, volume: MetaTensor, mask: torch.Tensor, slices: list[SlicePrediction], caption: str
+    ) -> Image.Image:
+        """The montage of one volume: its first channel and mask on the chosen slices, with their boxes."""
+        boxes = {p.index: p.box for p in slices}
+        renderer = TileRenderer(self.spacing(volume))
+        tiles = []
+        for index in choose_tiles(sorted(boxes), volume.shape[CHANNEL_DIMS + self.slice_axis]):
+            image, target = (take_slice(v, self.slice_axis, index)[0] for v in (volume, mask))
+            tiles.append(renderer(image, target, boxes.get(index), f"slice {index}"))
+        return compose_montage(tiles, caption)
+
+    def spacing(self, volume: MetaTensor) -> tuple[float, float]:
+        """(row, column) spacing in mm of the slices, from the volume's affine."""
+        spatial = len(SPATIAL_AXES)
+        linear = torch.as_tensor(volume.affine, dtype=torch.float64)[:spatial, :spatial]
+        lengths = torch.linalg.norm(linear, dim=0)  # voxel size along each axis, also for oblique grids
+        rows, columns = in_plane_axes(self.slice_axis)
+        return float(lengths[rows]), float(lengths[columns])
