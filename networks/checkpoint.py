@@ -58,11 +58,22 @@ def save_checkpoint(model, tokenizer, directory: str | os.PathLike, include: str
     return Path(directory)
 
 
+def resolve_checkpoint(directory: str | os.PathLike) -> Path:
+    """A checkpoint directory as given, or, for a folder of them (training's ``checkpoints/``),
+    the last one by name (training names them ``iteration_<zero-padded N>``, so the newest)."""
+    directory = Path(directory)
+    if (directory / WEIGHTS_NAME).is_file() or not directory.is_dir():
+        return directory
+    inside = sorted(p for p in directory.iterdir() if (p / WEIGHTS_NAME).is_file() and (p / CONFIG_NAME).is_file())
+    return inside[-1] if inside else directory
+
+
 def load_checkpoint(model, directory: str | os.PathLike) -> dict:
     """Loads a checkpoint written by :func:`save_checkpoint` into a freshly built model.
 
     Every trainable parameter must be in the file; every tensor in the file must be in the
-    model's state dict with the same shape; the token ids must agree.
+    model's state dict with the same shape; the token ids must agree. ``directory`` may also be a
+    folder of checkpoints (:func:`resolve_checkpoint`).
 
     Returns:
         The checkpoint's metadata (``medisee.json``).
@@ -70,7 +81,7 @@ def load_checkpoint(model, directory: str | os.PathLike) -> dict:
     Raises:
         WeightsError: naming the directory and the offending keys.
     """
-    directory = Path(directory)
+    directory = resolve_checkpoint(directory)
     weights, config = directory / WEIGHTS_NAME, directory / CONFIG_NAME
     for path in (weights, config):
         if not path.is_file():

@@ -8,6 +8,7 @@ from pathlib import Path
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
+from networks.checkpoint import resolve_checkpoint
 from networks.config import MediSeeConfig
 from networks.errors import WeightsError
 
@@ -60,7 +61,8 @@ def build_tokenizer(
         checkpoint: a trained MediSee checkpoint directory.
     """
     config = medisee_config if isinstance(medisee_config, MediSeeConfig) else MediSeeConfig.from_dict(medisee_config)
-    if checkpoint is not None and (Path(checkpoint) / "tokenizer_config.json").is_file():
+    checkpoint = resolve_checkpoint(checkpoint) if checkpoint is not None else None
+    if checkpoint is not None and (checkpoint / "tokenizer_config.json").is_file():
         tokenizer = load_tokenizer(checkpoint, "checkpoint tokenizer")
     elif llava_path is not None:
         tokenizer = load_tokenizer(llava_path, "LLaVA tokenizer")

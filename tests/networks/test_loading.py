@@ -137,3 +137,15 @@ def test_an_llava_directory_with_missing_weights_names_them(weights_dir, tmp_pat
     save_file(state, weights, metadata={"format": "pt"})
     with pytest.raises(WeightsError, match=r"missing keys: .*linear_2\.bias"):
         load_llava(broken)
+
+
+def test_a_folder_of_checkpoints_loads_the_newest(tmp_path):
+    model, tokenizer = build_tiny(seed=36)
+    save_checkpoint(model, tokenizer, tmp_path / "checkpoints" / "iteration_00000002")
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.requires_grad:
+                param.add_(0.1)
+    save_checkpoint(model, tokenizer, tmp_path / "checkpoints" / "iteration_00000010")
+    restored, _ = build_tiny(seed=37, checkpoint=str(tmp_path / "checkpoints"))
+    assert torch.equal(restored.box_head.mlp[0].weight, model.box_head.mlp[0].weight)
