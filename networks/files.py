@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
 import os
@@ -64,3 +65,23 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
     """Writes ``data`` as indented JSON, atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def config_list(value: str, option: str = "--config_file") -> list[str]:
+    """The config paths in ``"a.json"`` or ``"['a.json', 'b.json']"``, as ``monai.bundle run`` takes them.
+
+    Raises:
+        ConfigError: the value is neither (names ``option``).
+    """
+    from networks.errors import ConfigError
+
+    text = value.strip()
+    if not text.startswith("["):
+        return [text] if text else []
+    try:
+        names = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        names = None
+    if not isinstance(names, list) or not names or not all(isinstance(name, str) for name in names):
+        raise ConfigError(f"{option} must be a config path or a list such as \"['a.json','b.json']\", got {value!r}")
+    return names

@@ -19,13 +19,8 @@ from pathlib import Path
 from monai.bundle import ConfigParser
 
 from networks.errors import ConfigError, run_command
+from networks.files import config_list
 from networks.trainable import format_report, trainable_report
-
-
-def _config_files(value: str) -> list[str]:
-    """Accepts one path or a Python-style list of paths, as ``monai.bundle run`` does."""
-    value = value.strip()
-    return list(ast.literal_eval(value)) if value.startswith("[") else [value]
 
 
 def _literal(value: str):
@@ -64,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     def report() -> None:
-        files = _config_files(args.config_file)
+        files = config_list(args.config_file)
         missing = [f for f in files if not Path(f).is_file()]
         if missing:
             raise ConfigError(f"config file not found: {', '.join(missing)} (--config_file)")

@@ -1,0 +1,43 @@
+"""MediSee as a MONAI Deploy App SDK application (``python -m bundle.deploy``).
+
+Input operators read a NIfTI file or folder (:class:`NiftiVolumeLoaderOperator`, keeping the
+affine) or a DICOM study (the SDK's loader, series selector and series-to-volume operators, then
+:class:`DicomVolumeOperator`); :class:`MediSeeReasoningOperator` loads the bundle once and answers
+the question on each volume with the bundle's own inferer; output operators write the NIfTI mask on
+the input's grid, the result JSON and, for DICOM input, a DICOM SEG referencing the source series.
+The graph is in :mod:`bundle.deploy.app`, the command line in :mod:`bundle.deploy.cli`.
+
+Needs the ``deploy`` extra (``pip install -e ".[deploy]"``). Exports resolve lazily (PEP 562), so
+the settings modules import without the SDK.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "MediSeeApp": "bundle.deploy.app",
+    "AppSettings": "bundle.deploy.settings",
+    "DEFAULT_CONFIG_FILES": "bundle.deploy.settings",
+    "NiftiVolumeLoaderOperator": "bundle.deploy.nifti",
+    "DicomStudyLoaderOperator": "bundle.deploy.dicom_inputs",
+    "VolumeSeriesSelectorOperator": "bundle.deploy.dicom_inputs",
+    "DicomVolumeOperator": "bundle.deploy.dicom_inputs",
+    "MediSeeReasoningOperator": "bundle.deploy.reasoning",
+    "NiftiMaskWriterOperator": "bundle.deploy.outputs",
+    "ResultWriterOperator": "bundle.deploy.outputs",
+    "DicomSegWriterOperator": "bundle.deploy.outputs",
+    "main": "bundle.deploy.cli",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'bundle.deploy' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

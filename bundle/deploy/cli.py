@@ -1,0 +1,114 @@
+"""Command line of the deploy app: ``python -m bundle.deploy -i IN -o OUT --query "TEXT"``.
+
+The SDK's own options keep their names and environment defaults (``-i``/``HOLOSCAN_INPUT_PATH``,
+``-o``/``HOLOSCAN_OUTPUT_PATH``, ``-l``), resolved by the SDK's ``AppContext``; MediSee adds the
+question, the bundle config list and the weights. Everything is checked before the model or the
+graph is built, so a bad input, question or config costs seconds and writes nothing; user errors
+print one ``error: ...`` line and exit with status 1 (``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from monai.deploy.core import AppContext
+from monai.deploy.core.arg_parser import set_up_logging
+
+from bundle.deploy.app import MediSeeApp
+from bundle.deploy.outputs import DeployOutputLayout
+from bundle.deploy.settings import (
+    DEFAULT_CONFIG_FILES,
+    QUERY_ENV,
+    WEIGHT_SETTINGS,
+    AppSettings,
+    model_settings,
+    resolve_query,
+)
+from bundle.deploy.sources import resolve_input
+from bundle.inference.settings import flag
+from networks.errors import ConfigError, run_command
+
+PROGRAM = "python -m bundle.deploy"
+LOG_LEVELS = ("DEBUG", "INFO", "WARN", "ERROR", "CRITICAL")
+
+
+def overwrite_flag(value: str) -> bool:
+    """``--overwrite true`` / ``false`` (the bundle's spelling) for the app's ``--overwrite`` flag."""
+    try:
+        return flag(value, "overwrite")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The app's argument parser (MediSee options next to the SDK's ``-i``, ``-o``, ``-l``)."""
+    parser = argparse.ArgumentParser(prog=PROGRAM, description="MediSee reasoning segmentation (MONAI Deploy app).")
+    parser.add_argument(
+        "-i",
+        "--input",
+        help="NIfTI file, folder of NIfTI files, or DICOM folder (default: $HOLOSCAN_INPUT_PATH, else ./input)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        "--output_dir",  # monai.bundle run's name, which the shared error messages use
+        dest="output",
+        help="output folder (default: $HOLOSCAN_OUTPUT_PATH, else ./output)",
+    )
+    parser.add_argument("--query", help=f"the question (default: ${QUERY_ENV}, else medisee.query in app.yaml)")
+    parser.add_argument(
+        "--config",
+        help="bundle config path or list, e.g. \"['configs/inference.json','configs/tiny.json']\" "
+        f"(default: {list(DEFAULT_CONFIG_FILES)})",
+    )
+    for setting in WEIGHT_SETTINGS:
+        parser.add_argument(f"--{setting}", help=f"override the config's '{setting}'")
+    parser.add_argument(
+        "--overwrite",
+        nargs="?",
+        const=True,
+        default=False,
+        type=overwrite_flag,
+        help="replace existing outputs (--overwrite, or --overwrite true/false)",
+    )
+    parser.add_argument(
+        "-l", "--log-level", dest="log_level", type=str.upper, choices=LOG_LEVELS, help="log level of the SDK's logging"
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    return parser
+
+
+def app_settings(args: argparse.Namespace) -> AppSettings:
+    """Resolves and checks the run's settings, in the order a user would fix them.
+
+    Raises:
+        MediSeeError: the input is missing or unreadable, the question empty, a config missing, or
+            outputs exist without ``--overwrite`` (each names the file or setting).
+    """
+    # the SDK's own resolution of -i/-o and their HOLOSCAN_* environment variables
+    paths = AppContext({"input": args.input, "output": args.output})
+    source = resolve_input(paths.input_path)
+    query = resolve_query(args.query, os.environ)
+    model = model_settings(args.config, {setting: getattr(args, setting) for setting in WEIGHT_SETTINGS})
+    settings = AppSettings(source, Path(paths.output_path), query, model, args.overwrite)
+    DeployOutputLayout(settings.output_dir, settings.overwrite).check_free(source.entries())
+    return settings
+
+
+def run(args: argparse.Namespace) -> None:
+    """Checks the settings, then builds and runs the app."""
+    set_up_logging(args.log_level)
+    MediSeeApp(app_settings(args)).run()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    return run_command(lambda: run(args), debug=args.debug)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""Names of the operators' ports and of the entries the app adds to the bundle's data dictionaries.
+
+Messages between MediSee operators are the bundle's per-volume dictionaries
+(:mod:`bundle.inference.keys`): a ``volume`` holds ``image`` (a (1, X, Y, Z) MetaTensor on the
+input's own grid, RAS affine) and ``name``; a ``prediction`` adds ``query``, ``pred`` (the mask on
+that grid), ``slices``, ``answer``, ``answer_slice`` and ``result``. The DICOM ports keep the SDK's
+own names, so its operators plug in unchanged.
+"""
+
+from __future__ import annotations
+
+VOLUME = "volume"
+"""A volume to answer the question on (input operators -> reasoning operator)."""
+
+PREDICTION = "prediction"
+"""The reasoning operator's result for one volume (-> output operators)."""
+
+DICOM_STUDIES = "dicom_study_list"
+"""The SDK DICOM loader's studies."""
+
+SELECTED_SERIES = "study_selected_series_list"
+"""The SDK series selector's choice (-> series-to-volume, DICOM volume, DICOM SEG writer)."""
+
+DICOM_IMAGE = "image"
+"""The SDK series-to-volume operator's ``Image`` (a (D, H, W) array and the series' metadata)."""
+
+SOURCE_SERIES = "source_series"
+"""Data dictionary entry: the ``DICOMSeries`` a DICOM SEG references."""
