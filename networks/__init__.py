@@ -6,7 +6,7 @@ Exports are resolved lazily (PEP 562), so light modules such as ``networks.error
 
 from __future__ import annotations
 
-import importlib
+from networks.lazy import lazy_exports
 
 _EXPORTS = {
     "MediSee": "networks.medisee",
@@ -28,12 +28,4 @@ _EXPORTS = {
 
 __all__ = list(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'networks' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -13,7 +13,7 @@ the settings modules import without the SDK.
 
 from __future__ import annotations
 
-import importlib
+from networks.lazy import lazy_exports
 
 _EXPORTS = {
     "MediSeeApp": "bundle.deploy.app",
@@ -32,12 +32,4 @@ _EXPORTS = {
 
 __all__ = list(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'bundle.deploy' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
