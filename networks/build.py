@@ -71,7 +71,7 @@ def build_medisee(
     model = MediSee(llava, medsam, config, candidate_ids)
     model.to(DTYPES[dtype])
     add_lora(model, config)
-    set_trainable(model)
+    set_trainable(model, config.trainable)
     if checkpoint is not None:
         load_checkpoint(model, checkpoint)
     else:

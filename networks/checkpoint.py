@@ -24,15 +24,19 @@ CONFIG_NAME = "medisee.json"
 FORMAT_VERSION = 1
 
 
-def save_checkpoint(model, tokenizer, directory: str | os.PathLike, include: str = "trainable") -> Path:
+def save_checkpoint(model, tokenizer, directory: str | os.PathLike, include: str | None = None) -> Path:
     """Writes ``directory`` atomically (a temporary directory renamed into place).
 
     Args:
         model: a :class:`networks.MediSee`.
         tokenizer: the tokenizer its embeddings were trained with.
         directory: the checkpoint directory to (re)write.
-        include: ``trainable`` (the trained set) or ``all`` (every parameter).
+        include: ``trainable`` (the trained set) or ``all`` (every parameter and persistent
+            buffer). None: ``all`` for a model trained from random initialisation
+            (``trainable == "all"``, whose random buffers must travel too), else ``trainable``.
     """
+    if include is None:
+        include = "all" if model.config.trainable == "all" else "trainable"
     if include not in ("trainable", "all"):
         raise ValueError("include must be 'trainable' or 'all'")
     if include == "all":

@@ -12,6 +12,7 @@ from typing import Any
 from networks.errors import ConfigError
 
 FUSIONS = ("normalized_sigmoid", "softmax", "hard")
+TRAINABLE_SETS = ("paper", "all")
 SAM_RESIZE_SCHEMES = ("stretch", "longest_side")
 
 
@@ -100,6 +101,9 @@ class MediSeeConfig:
         lora_dropout: LoRA dropout.
         lora_target_modules: regex (peft full-match) selecting the language model's projections;
             a plain list would also hit the CLIP tower's q_proj/v_proj.
+        trainable: ``paper`` (LoRA, LM embeddings and head, mask decoder, text projection,
+            routers, box head; the rest keeps its pretrained weights) or ``all`` (every parameter
+            but SAM's IoU head: for a model trained from random initialisation, such as the demo).
     """
 
     candidate_tokens: list[str] = field(default_factory=lambda: ["[SEG]", "[BBOX]"])
@@ -115,6 +119,7 @@ class MediSeeConfig:
     lora_alpha: int = 16
     lora_dropout: float = 0.05
     lora_target_modules: str = r".*language_model\.layers\.\d+\.self_attn\.(q_proj|v_proj)"
+    trainable: str = "paper"
 
     def __post_init__(self) -> None:
         n = len(self.candidate_tokens)
@@ -125,6 +130,8 @@ class MediSeeConfig:
         for key in ("hard_seg_index", "hard_det_index"):
             if not -n <= getattr(self, key) < n:
                 raise ConfigError(f"config 'medisee_config#{key}' is out of range for {n} candidate tokens")
+        if self.trainable not in TRAINABLE_SETS:
+            raise ConfigError(f"config 'medisee_config#trainable' must be one of {TRAINABLE_SETS}, got {self.trainable!r}")
         if not (self.use_box_prompt or self.use_text_prompt):
             raise ConfigError("config 'medisee_config': use_box_prompt and use_text_prompt cannot both be false")
 

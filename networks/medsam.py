@@ -116,9 +116,12 @@ class MedSAM(nn.Module):
         """Side of the square SAM input."""
         return self.config.image_size
 
-    @torch.no_grad()
     def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """Frozen image encoder: (N, 3, S, S) preprocessed slices -> (N, C, S/16, S/16)."""
+        """Image encoder: (N, 3, S, S) preprocessed slices -> (N, C, S/16, S/16).
+
+        Frozen in the paper's setup, so autograd keeps no graph for it; a model trained from
+        random initialisation (``trainable == "all"``) trains it through this call.
+        """
         expected = (3, self.image_size, self.image_size)
         if pixel_values.ndim != 4 or tuple(pixel_values.shape[1:]) != expected:
             raise InputError(f"sam_pixel_values must be (N, {expected[0]}, {expected[1]}, {expected[2]}), got {tuple(pixel_values.shape)}")

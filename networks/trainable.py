@@ -1,6 +1,8 @@
 """Which parameters train (paper Sec. 4.3): LoRA on the LLM's q/v projections, the LM's
 embeddings and head, the SAM mask decoder, the text projection, the routers and the box head.
 Everything else (CLIP tower, projector, LLM base weights, SAM image and prompt encoders) is frozen.
+A model trained from random initialisation (the demo) trains every parameter instead
+(``medisee_config#trainable = "all"``), except those below that no loss reaches.
 
 One exception inside the mask decoder: SAM's IoU-prediction head. No MediSee loss reaches it,
 so it never changes in training anyway (as in the released code); leaving it trainable would
@@ -27,6 +29,9 @@ TRAINABLE_PREFIXES = (
     "box_head.",
 )
 FROZEN_PREFIXES = ("medsam.sam.mask_decoder.iou_prediction_head.",)
+# Frozen even when training everything: the prompt encoder's entries are mostly unused (points,
+# dense mask prompts), and SAM's decoder learns around its fixed box-corner embeddings.
+ALWAYS_FROZEN_PREFIXES = (*FROZEN_PREFIXES, "medsam.sam.prompt_encoder.")
 
 # Components for the report, first match wins.
 COMPONENTS = OrderedDict(
@@ -59,17 +64,24 @@ def add_lora(model: nn.Module, config: MediSeeConfig) -> None:
     inject_adapter_in_model(lora, model.llava)
 
 
-def is_trainable_name(name: str) -> bool:
-    """Whether parameter ``name`` (relative to MediSee) belongs to the trainable set."""
+def is_trainable_name(name: str, trainable: str = "paper") -> bool:
+    """Whether parameter ``name`` (relative to MediSee) belongs to the trainable set.
+
+    Args:
+        name: a parameter name of :class:`networks.MediSee`.
+        trainable: ``paper`` (the paper's set) or ``all`` (training from random initialisation).
+    """
+    if trainable == "all":
+        return not name.startswith(ALWAYS_FROZEN_PREFIXES)
     if name.startswith(FROZEN_PREFIXES):
         return False
     return ".lora_" in name or name.startswith(TRAINABLE_PREFIXES)
 
 
-def set_trainable(model: nn.Module) -> None:
-    """Freezes everything, then enables exactly the trainable set."""
+def set_trainable(model: nn.Module, trainable: str = "paper") -> None:
+    """Freezes everything, then enables exactly the ``trainable`` set (see :func:`is_trainable_name`)."""
     for name, param in model.named_parameters():
-        param.requires_grad_(is_trainable_name(name))
+        param.requires_grad_(is_trainable_name(name, trainable))
 
 
 def component_of(name: str) -> str:

@@ -36,8 +36,9 @@ class MediSeeTrainer(SupervisedTrainer):
         network = engine.network
         engine.network.train()
         with autocast(engine.state.device):
-            with torch.no_grad():  # the SAM image encoder is frozen: encode each image once
-                embeddings = _module(network).medsam.encode_images(batch["sam_pixel_values"])
+            # once per image (rows of one image share it); autograd keeps a graph only when the
+            # encoder trains (trainable == "all")
+            embeddings = _module(network).medsam.encode_images(batch["sam_pixel_values"])
             inputs = {k: v for k, v in model_inputs(batch).items() if k != "sam_pixel_values"}
             outputs = network(**inputs, sam_image_embeddings=embeddings, output_hidden_states=self.similarity_loss is not None)
             engine.fire_event(IterationEvents.FORWARD_COMPLETED)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
 
+import pytest
+import torch
 from peft.tuners.lora import LoraLayer
 
+from networks.checkpoint import load_checkpoint, save_checkpoint
+from networks.config import MediSeeConfig
+from networks.errors import ConfigError
 from networks.trainable import component_of, trainable_report
+from tests.conftest import build_tiny
 
 
 def test_lora_sits_only_on_the_language_models_q_and_v(tiny):
@@ -40,3 +47,30 @@ def test_frozen_and_trained_components(tiny):
 def test_every_parameter_belongs_to_a_named_component(tiny):
     model, _ = tiny
     assert [n for n, _ in model.named_parameters() if component_of(n) == "other"] == []
+
+
+def test_training_from_scratch_trains_every_component_but_the_unreached_ones():
+    model, _ = build_tiny(trainable="all")
+    rows = {component: (total, trainable) for component, total, trainable in trainable_report(model)}
+    for component in ("vision tower (CLIP)", "projector", "LM base (Mistral)", "SAM image encoder", "box head"):
+        assert rows[component][0] == rows[component][1] > 0, component
+    assert rows["SAM prompt encoder"][1] == 0
+    assert not any(p.requires_grad for n, p in model.named_parameters() if "iou_prediction_head" in n)
+
+
+def test_an_unknown_trainable_set_is_refused_naming_the_key():
+    with pytest.raises(ConfigError, match="medisee_config#trainable"):
+        MediSeeConfig.from_dict({"trainable": "everything"})
+
+
+def test_a_model_trained_from_scratch_saves_its_buffers_too(tmp_path):
+    model, tokenizer = build_tiny(trainable="all")
+    save_checkpoint(model, tokenizer, tmp_path / "ckpt")
+    meta = json.loads((tmp_path / "ckpt" / "medisee.json").read_text())
+    assert meta["include"] == "all"
+    # SAM's random Fourier positional-encoding matrix is a buffer, not a parameter
+    torch.manual_seed(123)
+    other, _ = build_tiny(seed=123, trainable="all")
+    load_checkpoint(other, tmp_path / "ckpt")
+    for (name, a), (_, b) in zip(model.state_dict().items(), other.state_dict().items()):
+        assert torch.equal(a, b), name

@@ -1,0 +1,42 @@
+"""The training engine's step on the tiny model (the full workflow is in test_workflows)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bundle.engines import MediSeeTrainer
+from bundle.losses import MediSeeLoss
+from tests.conftest import build_tiny
+from tests.helpers.batches import make_batch
+
+
+def _batch_with_targets(model, tokenizer) -> dict:
+    batch = make_batch(model, tokenizer)
+    rows = len(batch["input_ids"])
+    batch["image_index"] = torch.arange(rows)
+    batch["masks"] = [torch.zeros(h, w) for h, w in batch["original_sizes"].tolist()]
+    for mask in batch["masks"]:
+        mask[: mask.shape[0] // 2, : mask.shape[1] // 3] = 1.0
+    batch["boxes"] = torch.tensor([[0.0, 0.0, 1 / 3, 0.5]] * rows)
+    batch["box_valid"] = torch.ones(rows, dtype=torch.bool)
+    return batch
+
+
+@pytest.mark.parametrize("trainable", ["paper", "all"])
+def test_the_sam_image_encoder_trains_only_in_a_model_trained_from_scratch(trainable):
+    model, tokenizer = build_tiny(trainable=trainable)
+    encoder = model.medsam.sam.image_encoder
+    before = [p.detach().clone() for p in encoder.parameters()]
+    trainer = MediSeeTrainer(
+        device=torch.device("cpu"),
+        max_epochs=1,
+        train_data_loader=[_batch_with_targets(model, tokenizer)],
+        network=model,
+        optimizer=torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3),
+        loss_function=MediSeeLoss(),
+    )
+    trainer.run()
+    assert torch.isfinite(torch.tensor(trainer.state.output["loss"]))
+    changed = any(not torch.equal(a, b) for a, b in zip(before, encoder.parameters()))
+    assert changed == (trainable == "all")
