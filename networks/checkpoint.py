@@ -82,6 +82,8 @@ def load_checkpoint(model, directory: str | os.PathLike) -> dict:
         WeightsError: naming the directory and the offending keys.
     """
     directory = resolve_checkpoint(directory)
+    if not directory.exists():
+        raise WeightsError(f"MediSee checkpoint not found: {directory} (config 'checkpoint')")
     weights, config = directory / WEIGHTS_NAME, directory / CONFIG_NAME
     for path in (weights, config):
         if not path.is_file():

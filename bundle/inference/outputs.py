@@ -8,6 +8,7 @@ before any model work (:meth:`OutputLayout.check_free`), and each writer checks 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,9 +44,12 @@ class OutputLayout:
     def check_free(self, entries: Sequence[Mapping[str, Any]]) -> None:
         """Refuses to start when an output of any datalist entry exists (unless ``overwrite``).
 
+        Also checks that the folder can be written, so an unwritable ``output_dir`` costs no model work.
+
         Raises:
-            DataError: naming the existing files.
+            DataError: naming the existing files, or the folder that cannot be written.
         """
+        self.check_writable()
         if self.overwrite:
             return
         taken = [path for entry in entries for path in self.paths(entry[K.NAME]).values() if path.exists()]
@@ -53,6 +57,27 @@ class OutputLayout:
             listed = ", ".join(str(p) for p in taken[:MAX_LISTED])
             more = f" and {len(taken) - MAX_LISTED} more" if len(taken) > MAX_LISTED else ""
             raise DataError(f"output exists: {listed}{more}; pass --overwrite true to replace, or another --output_dir")
+
+    def check_writable(self) -> None:
+        """Writes (then removes) a probe file in the output folder, or in its nearest existing parent.
+
+        Nothing is created: a run that stops later leaves no empty output folder behind.
+
+        Raises:
+            DataError: naming the folder and config 'output_dir'.
+        """
+        existing = self.output_dir
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        try:
+            if not existing.is_dir():
+                raise NotADirectoryError(0, f"{existing} is not a folder")
+            # access() is not enough: root ignores modes, and read-only mounts fail only on write
+            with tempfile.TemporaryFile(dir=existing):
+                pass
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise DataError(f"cannot write to output folder {self.output_dir} (config 'output_dir'): {reason}") from None
 
     def claim(self, name: str, kind: str) -> Path:
         """The path to write output ``kind`` of volume ``name`` to, checked against the overwrite rule.
