@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -122,3 +123,20 @@ def test_torchrun_trains_one_epoch_on_two_cpu_processes(phantoms, tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(checkpoints_in(tmp_path / "checkpoints")) == 1
+
+
+def test_command_line_names_a_bad_training_image_in_one_line(phantoms, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(phantoms, data)
+    entry = json.loads((data / "dataset.json").read_text())["training"][0]
+    (data / entry["image"]).write_text("not an image\n")
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "monai.bundle", "run", "--config_file", f"['{TRAIN}','{TINY}']",
+         "--dataset_dir", str(data), "--output_dir", str(out)],
+        cwd=ROOT, capture_output=True, encoding="utf-8", errors="replace", timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and str((data / entry["image"]).resolve()) in last and "not a valid gzip" in last
+    assert "Traceback" not in result.stderr and not out.exists()
