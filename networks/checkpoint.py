@@ -16,7 +16,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from networks.errors import WeightsError, list_names
+from networks.errors import WeightsError, brief, list_names
 from networks.files import atomic_path
 
 WEIGHTS_NAME = "medisee.safetensors"
@@ -92,7 +92,7 @@ def load_checkpoint(model, directory: str | os.PathLike) -> dict:
         meta = json.loads(config.read_text())
         state = load_file(weights)
     except (json.JSONDecodeError, SafetensorError, OSError) as exc:
-        raise WeightsError(f"cannot read MediSee checkpoint {directory}: {type(exc).__name__}: {exc}") from None
+        raise WeightsError(f"cannot read MediSee checkpoint {directory}: {brief(exc)}") from None
     if meta.get("format_version") != FORMAT_VERSION:
         raise WeightsError(f"MediSee checkpoint {directory} has format {meta.get('format_version')}, expected {FORMAT_VERSION}")
     for key in ("candidate_token_ids", "image_token_id"):

@@ -25,7 +25,7 @@ import torch
 from ignite.engine import Engine, Events
 
 from networks.checkpoint import load_checkpoint, save_checkpoint
-from networks.errors import WeightsError
+from networks.errors import WeightsError, brief
 from networks.files import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ class TrainingCheckpoint:
         try:
             state = torch.load(Path(latest) / STATE_FILE, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise WeightsError(f"cannot read training state in {latest}: {type(exc).__name__}: {exc}") from None
+            raise WeightsError(f"cannot read training state in {latest}: {brief(exc)}") from None
         self.optimizer.load_state_dict(state["optimizer"])
         if self.lr_scheduler is not None and state["lr_scheduler"] is not None:
             self.lr_scheduler.load_state_dict(state["lr_scheduler"])

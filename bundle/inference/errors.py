@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from types import TracebackType
 
-from networks.errors import root_cause
+from networks.errors import one_line, root_cause
 
 _MARK = "_medisee_brief_errors"
 
@@ -36,7 +36,7 @@ def report_errors_briefly(debug: bool | str = False) -> None:
         if cause is None:
             previous(exc_type, exc, traceback)
         else:
-            print(f"error: {cause}", file=sys.stderr)
+            print(f"error: {one_line(cause)}", file=sys.stderr)
 
     setattr(hook, _MARK, True)
     sys.excepthook = hook

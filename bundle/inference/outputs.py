@@ -8,7 +8,6 @@ before any model work (:meth:`OutputLayout.check_free`), and each writer checks 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from bundle.inference import keys as K
 from bundle.inference.settings import flag
 from networks.errors import DataError
+from networks.files import check_writable
 
 MAX_LISTED = 3
 """Existing outputs named in the error message before eliding the rest."""
@@ -59,25 +59,12 @@ class OutputLayout:
             raise DataError(f"output exists: {listed}{more}; pass --overwrite true to replace, or another --output_dir")
 
     def check_writable(self) -> None:
-        """Writes (then removes) a probe file in the output folder, or in its nearest existing parent.
-
-        Nothing is created: a run that stops later leaves no empty output folder behind.
+        """Checks that the output folder (or its nearest existing parent) can be written; creates nothing.
 
         Raises:
             DataError: naming the folder and config 'output_dir'.
         """
-        existing = self.output_dir
-        while not existing.exists() and existing != existing.parent:
-            existing = existing.parent
-        try:
-            if not existing.is_dir():
-                raise NotADirectoryError(0, f"{existing} is not a folder")
-            # access() is not enough: root ignores modes, and read-only mounts fail only on write
-            with tempfile.TemporaryFile(dir=existing):
-                pass
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            raise DataError(f"cannot write to output folder {self.output_dir} (config 'output_dir'): {reason}") from None
+        check_writable(self.output_dir, "config 'output_dir'")
 
     def claim(self, name: str, kind: str) -> Path:
         """The path to write output ``kind`` of volume ``name`` to, checked against the overwrite rule.
