@@ -66,8 +66,8 @@ def main() -> None:
         volume = Path(tmp) / "large.nii"
         write_volume(volume, shape)
         flow = ConfigWorkflow(
-            config_file=CONFIGS, workflow_type="infer", image=str(volume), query=QUERY, output_dir=str(Path(tmp) / "out"),
-            batch_size=args.batch_size, generate_answer=False, logging_file=False,
+            config_file=CONFIGS, workflow_type="infer", image=str(volume), query=QUERY,
+            output_dir=str(Path(tmp) / "out"), batch_size=args.batch_size, generate_answer=False, logging_file=False,
         )  # fmt: skip
         flow.initialize()
         network = flow.parser.get_parsed_content("network")
@@ -80,7 +80,8 @@ def main() -> None:
         flow.finalize()
     slices = shape[2]
     per_slice = (SAM_CHANNELS * sam_size**2 + CLIP_CHANNELS * clip_size**2) * FLOAT_BYTES
-    print(f"volume {shape} int16 on disk: {np.prod(shape) * 2 / MIB:.0f} MiB; as float32: {np.prod(shape) * 4 / MIB:.0f} MiB")
+    voxels = int(np.prod(shape))
+    print(f"volume {shape} int16 on disk: {voxels * 2 / MIB:.0f} MiB; as float32: {voxels * 4 / MIB:.0f} MiB")
     print(f"model inputs of all {slices} slices at once (tiny sizes): {slices * per_slice / MIB:.0f} MiB")
     print(f"peak RSS with the tiny model built: {before:.0f} MiB")
     print(f"peak RSS after the run (batch_size {args.batch_size}): {peak_rss_mib():.0f} MiB")

@@ -97,7 +97,8 @@ class PromptBuilder:
     def for_model(cls, tokenizer: PreTrainedTokenizerBase, model) -> PromptBuilder:
         """A builder matching a :class:`networks.MediSee` (image token count, candidates, longest sequence)."""
         max_positions = model.llava.config.text_config.max_position_embeddings
-        return cls(tokenizer, model.num_image_tokens, model.config.candidate_tokens, model.config.image_token, max_positions)
+        config = model.config
+        return cls(tokenizer, model.num_image_tokens, config.candidate_tokens, config.image_token, max_positions)
 
     def check_length(self, question: str, length: int) -> None:
         """Refuses a sequence of ``length`` positions that holds ``question`` when the model cannot take it.
