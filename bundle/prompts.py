@@ -69,6 +69,8 @@ class PromptBuilder:
         num_image_tokens: image placeholders per prompt (``MediSee.num_image_tokens``).
         candidate_tokens: the model's candidate tokens, in order.
         image_token: the image placeholder token.
+        max_positions: longest sequence the language model takes (its ``max_position_embeddings``);
+            longer conversations are refused (None: no limit).
     """
 
     def __init__(
@@ -77,6 +79,7 @@ class PromptBuilder:
         num_image_tokens: int,
         candidate_tokens: Sequence[str] = ("[SEG]", "[BBOX]"),
         image_token: str = "<image>",
+        max_positions: int | None = None,
     ) -> None:
         vocab = tokenizer.get_vocab()
         missing = [t for t in (image_token, *candidate_tokens) if t not in vocab]
@@ -88,11 +91,31 @@ class PromptBuilder:
         self.num_image_tokens = num_image_tokens
         self.candidate_tokens = list(candidate_tokens)
         self.image_token_id = vocab[image_token]
+        self.max_positions = max_positions
 
     @classmethod
     def for_model(cls, tokenizer: PreTrainedTokenizerBase, model) -> PromptBuilder:
-        """A builder matching a :class:`networks.MediSee` (its image token count and candidates)."""
-        return cls(tokenizer, model.num_image_tokens, model.config.candidate_tokens, model.config.image_token)
+        """A builder matching a :class:`networks.MediSee` (image token count, candidates, longest sequence)."""
+        max_positions = model.llava.config.text_config.max_position_embeddings
+        config = model.config
+        return cls(tokenizer, model.num_image_tokens, config.candidate_tokens, config.image_token, max_positions)
+
+    def check_length(self, question: str, length: int) -> None:
+        """Refuses a sequence of ``length`` positions that holds ``question`` when the model cannot take it.
+
+        Raises:
+            ConfigError: naming the question's length and the longest question that fits, derived from
+                the model's ``max_position_embeddings`` (positions past it were never trained).
+        """
+        if self.max_positions is None or length <= self.max_positions:
+            return
+        question_tokens = len(self.tokenizer(question.strip(), add_special_tokens=False).input_ids)
+        room = self.max_positions - (length - question_tokens)
+        raise ConfigError(
+            f"the question is too long: {len(question.strip())} characters, {question_tokens} tokens; with the "
+            f"{self.num_image_tokens} image tokens and the answer it needs {length} positions, but the model takes "
+            f"{self.max_positions} (text_config 'max_position_embeddings'): ask in at most {max(room, 0)} tokens"
+        )
 
     def answer(self, explanation: str | None = None) -> str:
         """The answer text: "It is [SEG] and [BBOX]." plus an optional explanation."""
@@ -113,6 +136,7 @@ class PromptBuilder:
         prompt = self.prompt_ids(question)
         answer_ids = self.tokenizer(f" {answer.strip()}", add_special_tokens=False).input_ids
         answer_ids.append(self.tokenizer.eos_token_id)
+        self.check_length(question, len(prompt) + len(answer_ids))
         ids = torch.tensor(prompt + answer_ids, dtype=torch.long)
         labels = torch.full_like(ids, IGNORE_INDEX)
         labels[len(prompt) :] = ids[len(prompt) :]

@@ -16,7 +16,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from networks.errors import WeightsError, list_names
+from networks.errors import WeightsError, brief, list_names
 from networks.files import atomic_path
 
 WEIGHTS_NAME = "medisee.safetensors"
@@ -86,6 +86,8 @@ def load_checkpoint(model, directory: str | os.PathLike) -> dict:
         WeightsError: naming the directory and the offending keys.
     """
     directory = resolve_checkpoint(directory)
+    if not directory.exists():
+        raise WeightsError(f"MediSee checkpoint not found: {directory} (config 'checkpoint')")
     weights, config = directory / WEIGHTS_NAME, directory / CONFIG_NAME
     for path in (weights, config):
         if not path.is_file():
@@ -94,7 +96,7 @@ def load_checkpoint(model, directory: str | os.PathLike) -> dict:
         meta = json.loads(config.read_text())
         state = load_file(weights)
     except (json.JSONDecodeError, SafetensorError, OSError) as exc:
-        raise WeightsError(f"cannot read MediSee checkpoint {directory}: {type(exc).__name__}: {exc}") from None
+        raise WeightsError(f"cannot read MediSee checkpoint {directory}: {brief(exc)}") from None
     if meta.get("format_version") != FORMAT_VERSION:
         raise WeightsError(f"MediSee checkpoint {directory} has format {meta.get('format_version')}, expected {FORMAT_VERSION}")
     for key in ("candidate_token_ids", "image_token_id"):

@@ -23,8 +23,8 @@ import torch
 from safetensors import safe_open
 from transformers import CLIPVisionConfig, LlavaConfig, LlavaForConditionalGeneration, MistralConfig
 
-from networks.errors import WeightsError, list_names, run_command
-from networks.files import atomic_path
+from networks.errors import WeightsError, brief, list_names, run_command
+from networks.files import atomic_path, check_writable
 from networks.tokenizer import load_tokenizer
 
 IMAGE_TOKEN = "<image>"
@@ -79,7 +79,7 @@ def tensor_names(path: Path) -> list[str]:
             with safe_open(path, framework="pt", device="cpu") as handle:
                 return list(handle.keys())
         except Exception as exc:
-            raise WeightsError(f"cannot read weights {path}: {type(exc).__name__}: {exc}") from None
+            raise WeightsError(f"cannot read weights {path}: {brief(exc)}") from None
     return [name for name, _ in read_tensors(path)]
 
 
@@ -93,7 +93,7 @@ def read_tensors(path: Path) -> Iterator[tuple[str, torch.Tensor]]:
             return
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:
-        raise WeightsError(f"cannot read weights {path}: {type(exc).__name__}: {exc}") from None
+        raise WeightsError(f"cannot read weights {path}: {brief(exc)}") from None
     if not isinstance(state, dict):
         raise WeightsError(f"{path} is not a state dict")
     yield from state.items()
@@ -190,6 +190,7 @@ def convert(src: Path, clip: Path, out: Path, dtype: str | None = None, overwrit
             raise WeightsError(f"{flag} {path}: no config.json there")
     if out.exists() and not overwrite:
         raise WeightsError(f"--out {out} exists; pass --overwrite to replace it")
+    check_writable(out.parent, f"--out {out}")  # before minutes of reading shards
     cast = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32, None: None}[dtype]
     try:
         source = json.loads((src / "config.json").read_text())

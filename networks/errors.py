@@ -39,6 +39,33 @@ def list_names(names, limit: int = 8) -> str:
     return shown
 
 
+BRIEF_CHARS = 200
+"""Longest library message quoted in a one-line error."""
+UNSAFE_PICKLE = "Weights only load failed"
+"""How torch.load(weights_only=True) starts its (multi-paragraph) refusal of pickled objects."""
+
+
+def brief(exc: BaseException) -> str:
+    """``Type: first line`` of a library error, shortened, for a one-line message.
+
+    Libraries explain themselves in paragraphs (torch's weights-only refusal runs to a dozen
+    lines); the command line prints one line per error, so only the gist is kept.
+    """
+    text = str(exc).strip()
+    if text.startswith(UNSAFE_PICKLE):
+        return "the file holds pickled objects other than tensors; refused (weights are loaded with weights_only=True)"
+    lines = text.splitlines()
+    first = lines[0] if lines else ""
+    if len(first) > BRIEF_CHARS:
+        first = first[:BRIEF_CHARS] + "..."
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def one_line(exc: BaseException) -> str:
+    """The error's message on one line (a safety net: messages are written as one line already)."""
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+
+
 def root_cause(exc: BaseException) -> MediSeeError | None:
     """The MediSeeError behind ``exc``, if any.
 
@@ -65,6 +92,6 @@ def run_command(action: Callable[[], object], debug: bool = False) -> int:
         cause = root_cause(exc)
         if debug or cause is None:
             raise
-        print(f"error: {cause}", file=sys.stderr)
+        print(f"error: {one_line(cause)}", file=sys.stderr)
         return 1
     return 0

@@ -54,6 +54,30 @@ def atomic_path(path: str | os.PathLike, is_dir: bool = False) -> Iterator[Path]
         raise
 
 
+def check_writable(folder: str | os.PathLike, setting: str) -> None:
+    """Checks that files can be created in ``folder`` (or, if it does not exist yet, in its nearest parent).
+
+    Writes and removes a probe file; nothing is created, so a run that stops later leaves no empty
+    folder behind. ``os.access`` is not enough: root ignores modes, and read-only mounts fail only on write.
+
+    Raises:
+        DataError: naming the folder and ``setting`` (the option or config key that gave it).
+    """
+    from networks.errors import DataError
+
+    folder = Path(folder).expanduser()
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(0, f"{existing} is not a folder")
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise DataError(f"cannot write to output folder {folder} ({setting}): {exc.strerror or type(exc).__name__}") from None
+
+
 def usual_permissions(path: str | os.PathLike) -> None:
     """Gives ``path`` the mode ``open()`` would create it with (0666 less the umask)."""
     mask = os.umask(0)

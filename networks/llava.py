@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from transformers import CLIPVisionConfig, LlavaConfig, LlavaForConditionalGeneration, MistralConfig
 
-from networks.errors import ConfigError, WeightsError, list_names
+from networks.errors import ConfigError, WeightsError, brief, list_names
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def load_llava(path: str | os.PathLike, dtype: torch.dtype = torch.float32) -> L
             path, dtype=dtype, local_files_only=True, trust_remote_code=False, output_loading_info=True
         )
     except Exception as exc:
-        raise WeightsError(f"cannot load LLaVA weights from {path}: {type(exc).__name__}: {exc}") from None
+        raise WeightsError(f"cannot load LLaVA weights from {path}: {brief(exc)}") from None
     problems = []
     for kind in ("missing_keys", "unexpected_keys", "mismatched_keys"):
         names = [k if isinstance(k, str) else str(k[0]) for k in info.get(kind) or []]

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from networks.config import SamConfig
-from networks.errors import InputError, WeightsError, list_names
+from networks.errors import InputError, WeightsError, brief, list_names
 from networks.sam_import import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
 
@@ -79,7 +79,7 @@ def load_medsam_state_dict(sam: Sam, path: str | Path) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt / non-torch files
-        raise WeightsError(f"cannot read MedSAM checkpoint {path}: {type(exc).__name__}: {exc}") from None
+        raise WeightsError(f"cannot read MedSAM checkpoint {path}: {brief(exc)}") from None
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]  # training checkpoints wrap the state dict
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -11,7 +11,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedToken
 
 from networks.checkpoint import resolve_checkpoint
 from networks.config import MediSeeConfig
-from networks.errors import ConfigError, WeightsError
+from networks.errors import ConfigError, WeightsError, brief
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 
@@ -71,7 +71,7 @@ def load_tokenizer(path: str | os.PathLike, what: str = "tokenizer") -> PreTrain
     try:
         return AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
     except Exception as exc:
-        raise WeightsError(f"cannot load the {what} in {path}: {type(exc).__name__}: {exc}") from None
+        raise WeightsError(f"cannot load the {what} in {path}: {brief(exc)}") from None
 
 
 def build_tokenizer(

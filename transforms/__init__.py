@@ -10,7 +10,7 @@ from transforms.boxes import (
     xyxy_to_cxcywh,
 )
 from transforms.intensity import WINDOW_PRESETS, CTWindowd, FiniteValues, FiniteValuesd, MRNormalized
-from transforms.loading import LoadVolumed, load_volume
+from transforms.loading import LoadVolumed, load_volume, nifti_header_shape
 from transforms.preprocess import CLIP_MEAN, CLIP_SIZE, CLIP_STD, SAM_SIZE, clip_preprocess, medsam_preprocess
 from transforms.reassemble import (
     box_3d,
@@ -42,6 +42,7 @@ __all__ = [
     "in_plane_axes",
     "iter_slices",
     "load_volume",
+    "nifti_header_shape",
     "mask_to_box",
     "masks_to_boxes",
     "medsam_preprocess",

@@ -7,17 +7,21 @@ min-max into NaN for the whole slice.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Hashable, Mapping
 from typing import Any
 
 import numpy as np
 import torch
 from monai.config import DtypeLike, KeysCollection, NdarrayOrTensor
-from monai.data import get_track_meta
+from monai.data import MetaTensor, get_track_meta
 from monai.transforms import MapTransform, ScaleIntensityRanged, ScaleIntensityRangePercentilesd, Transform
 from monai.utils import TransformBackends, convert_to_tensor
 
 from networks.errors import ConfigError
+from transforms.keys import FILENAME
+
+logger = logging.getLogger(__name__)
 
 WINDOW_PRESETS: dict[str, tuple[float, float]] = {
     "abdomen": (40.0, 400.0),
@@ -158,6 +162,12 @@ class FiniteValues(Transform):
             return img
         values = img[finite]
         low, high = (values.min().item(), values.max().item()) if values.numel() else (EMPTY_FILL, EMPTY_FILL)
+        # repaired, not refused: one bad voxel should not stop a scan, but the user must hear of it
+        source = img.meta.get(FILENAME) if isinstance(img, MetaTensor) else None
+        logger.warning(
+            "image %s: %d of %d voxels are NaN or infinite; replaced by the finite minimum / maximum (%g / %g)",
+            source or "(in memory)", img.numel() - values.numel(), img.numel(), low, high,
+        )  # fmt: skip
         return torch.nan_to_num(img, nan=low, posinf=high, neginf=low)
 
 

@@ -9,6 +9,8 @@ MetaTensor, which is what lets model outputs go back to the file's own grid
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,10 @@ NIFTI_SUFFIXES = (".nii", ".nii.gz")
 SPATIAL_DIMS = 3
 ERROR_DETAIL_CHARS = 200
 """Longest library message quoted in a read error (some readers dump whole file lists)."""
+GZIP_SUFFIX = ".gz"
+GZIP_CHUNK = 1 << 20
+ONE_VOLUME = 1
+"""Channels of a loadable volume: a 4D file with more than one volume along its 4th axis is refused."""
 
 
 def check_reader(reader: str) -> str:
@@ -136,9 +142,10 @@ class LoadVolumed(MapTransform, InvertibleTransform):
         try:
             volume = self._load(path, reader=self._reader)
         except Exception as exc:  # readers raise many types (nibabel, ITK, gzip, OS errors)
-            raise DataError(f"cannot read image {path} with the {self.reader_name} reader: {_short(exc)}") from None
-        if volume.ndim != SPATIAL_DIMS + 1:
-            raise DataError(f"image {path} has shape {tuple(volume.shape[1:])}; a 3D volume (X, Y, Z) is needed")
+            # the library's message for a cut-off download ("cannot work out file type") hides the cause
+            detail = gzip_damage(path) or _short(exc)
+            raise DataError(f"cannot read image {path} with the {self.reader_name} reader: {detail}") from None
+        check_volume_shape(path, tuple(volume.shape[1:]), channels=volume.shape[0])
         return volume
 
     def inverse(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
@@ -156,12 +163,76 @@ def check_image_path(path: str | Path, reader: str) -> Path:
     path = Path(path).expanduser()
     if not path.exists():
         raise DataError(f"image not found: {path}")
+    if path.is_file() and path.stat().st_size == 0:
+        raise DataError(f"image {path} is an empty file (0 bytes)")
     if path.is_dir() and reader != "itk":
         raise DataError(f"image {path} is a directory (a DICOM series?); load it with reader='itk'")
     if path.is_file() and reader == "nibabel" and not path.name.lower().endswith(NIFTI_SUFFIXES):
         suffixes = ", ".join(NIFTI_SUFFIXES)
         raise DataError(f"image {path} is not a NIfTI file ({suffixes}); use reader='itk' for other formats")
     return path
+
+
+def check_volume_shape(path: str | Path, spatial: tuple[int, ...], channels: int = ONE_VOLUME) -> tuple[int, ...]:
+    """Returns ``spatial`` if it is the shape of one 3D volume.
+
+    A file with a 4th axis of length 1 is one volume (the loader makes that axis the channel); a
+    real 4D file (time series, vector field) holds several and is refused rather than guessed at.
+    One-slice volumes (X, Y, 1) are valid.
+
+    Args:
+        path: the file, for the message.
+        spatial: the spatial shape as loaded (channel removed).
+        channels: the number of volumes along the file's 4th axis.
+
+    Raises:
+        DataError: naming ``path`` and its shape.
+    """
+    if len(spatial) != SPATIAL_DIMS:
+        shape = spatial if channels == ONE_VOLUME else (*spatial, channels)
+        raise DataError(f"image {path} has shape {shape}; a 3D volume (X, Y, Z) is needed")
+    if channels != ONE_VOLUME:
+        raise DataError(
+            f"image {path} is 4D with {channels} volumes of shape {spatial}; a single 3D volume is needed "
+            "(extract one, e.g. one time point, first)"
+        )
+    return spatial
+
+
+def nifti_header_shape(path: str | Path) -> tuple[int, ...]:
+    """The (X, Y, Z) shape of a NIfTI file from its header alone (no voxel data is read).
+
+    Catches missing, empty, non-NIfTI, 2D and multi-volume files before a long run starts;
+    damage inside the voxel data shows only when the volume is loaded.
+
+    Raises:
+        DataError: naming the file.
+    """
+    path = check_image_path(path, DEFAULT_READER)
+    try:
+        shape = tuple(int(n) for n in nib.load(str(path)).shape)
+    except Exception as exc:  # nibabel raises ImageFileError, gzip/zlib and OS errors
+        raise DataError(f"cannot read image {path} with the nibabel reader: {gzip_damage(path) or _short(exc)}") from None
+    extra = shape[SPATIAL_DIMS:]
+    if len(shape) > SPATIAL_DIMS and all(n == ONE_VOLUME for n in extra[1:]):
+        return check_volume_shape(path, shape[:SPATIAL_DIMS], channels=extra[0])
+    return check_volume_shape(path, shape)
+
+
+def gzip_damage(path: str | Path) -> str | None:
+    """Why a ``.gz`` file cannot be decompressed (truncated, not gzip), or None when it is intact or not ``.gz``."""
+    path = Path(path)
+    if not path.is_file() or not path.name.lower().endswith(GZIP_SUFFIX):
+        return None
+    try:
+        with gzip.open(path, "rb") as stream:
+            while stream.read(GZIP_CHUNK):
+                pass
+    except EOFError:
+        return "the gzip stream is truncated (an interrupted download or copy?)"
+    except (OSError, zlib.error) as exc:
+        return f"not a valid gzip file ({_short(exc)})"
+    return None
 
 
 def load_volume(

@@ -21,7 +21,7 @@ from bundle.data.paths import check_on_missing, keep_or_raise, missing_files, re
 from bundle.data.queries import DEFAULT_KIND_WEIGHTS, PromptPool, QuestionSampler, parse_prompt_pools
 from networks.errors import ConfigError, DataError
 from transforms.intensity import CTWindowd, FiniteValuesd, MRNormalized
-from transforms.loading import load_volume
+from transforms.loading import load_volume, nifti_header_shape
 from transforms.slicing import take_slice
 
 DATASET_FILE = "dataset.json"
@@ -63,6 +63,19 @@ def read_dataset_json(dataset_dir: Path) -> dict:
     if not isinstance(data, Mapping) or not isinstance(data.get("labels"), Mapping):
         raise DataError(f"{path}: needs a 'labels' object mapping label values to names")
     return data
+
+
+def check_pair(image: Path, label: Path, where: str) -> None:
+    """Checks from the headers that image and label are 3D volumes of one shape.
+
+    Images are read lazily during training: a bad one must stop the run here, not hours later.
+
+    Raises:
+        DataError: naming the entry and the file (empty, not NIfTI, 2D, 4D, or shapes that differ).
+    """
+    shapes = [nifti_header_shape(path) for path in (image, label)]
+    if shapes[0] != shapes[1]:
+        raise DataError(f"{where}: image {image} has shape {shapes[0]} but label {label} has {shapes[1]}")
 
 
 class NiftiSliceDataset(TargetDataset):
@@ -114,8 +127,12 @@ class NiftiSliceDataset(TargetDataset):
             except (KeyError, TypeError):
                 raise DataError(f"{listed_in}: {split}[{number}] needs 'image' and 'label' paths") from None
             if keep_or_raise(missing_files(files), listed_in, on_missing, f"{split}[{number}]"):
+                check_pair(*files, f"{listed_in} {split}[{number}]")
                 extra = parse_prompt_pools(entry.get("prompts") or {}, f"{listed_in} {split}[{number}]")
                 self._entries.append({"image": files[0], "label": files[1], "prompts": extra})
+        if not self._entries:
+            # an empty split would fail later inside the engine with no word about the data
+            raise DataError(f"{listed_in}: split '{split}' lists no usable volumes (check config 'dataset_dir')")
         self._images, self._labels = VolumeCache(cache_size), VolumeCache(cache_size)
         self.index_images(self._slices_with_targets())
 

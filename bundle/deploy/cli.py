@@ -27,9 +27,10 @@ from bundle.deploy.settings import (
     model_settings,
     resolve_query,
 )
-from bundle.deploy.sources import resolve_input
+from bundle.deploy.sources import InputKind, resolve_input
 from bundle.inference.settings import flag
 from networks.errors import ConfigError, run_command
+from transforms.loading import nifti_header_shape
 
 PROGRAM = "python -m bundle.deploy"
 LOG_LEVELS = ("DEBUG", "INFO", "WARN", "ERROR", "CRITICAL")
@@ -91,6 +92,9 @@ def app_settings(args: argparse.Namespace) -> AppSettings:
     # the SDK's own resolution of -i/-o and their HOLOSCAN_* environment variables
     paths = AppContext({"input": args.input, "output": args.output})
     source = resolve_input(paths.input_path)
+    if source.kind is InputKind.NIFTI:
+        for volume in source.volumes:
+            nifti_header_shape(volume.path)  # empty, non-NIfTI, 2D, 4D: refused before the model is built
     query = resolve_query(args.query, os.environ)
     model = model_settings(args.config, {setting: getattr(args, setting) for setting in WEIGHT_SETTINGS})
     settings = AppSettings(source, Path(paths.output_path), query, model, args.overwrite)

@@ -4,11 +4,18 @@ A checkpoint is a directory ``<save_dir>/iteration_<N>/`` holding a MediSee chec
 trained weights as safetensors, the architecture json and the tokenizer: usable directly as the
 bundle's ``checkpoint``) and ``training_state.pt`` (optimizer, scheduler, engine counters and RNG
 states, loadable with ``weights_only=True``).
+
+A run killed at any point (even SIGKILL during a save) leaves only complete checkpoints under
+their final names: directories are written under hidden temporary names and renamed, the state
+file goes in last, and old checkpoints are renamed away before they are deleted. What a kill
+leaves (hidden temporaries, a directory without its state file) is never taken for a checkpoint
+and is removed when training resumes.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import re
 import shutil
@@ -18,13 +25,16 @@ import torch
 from ignite.engine import Engine, Events
 
 from networks.checkpoint import load_checkpoint, save_checkpoint
-from networks.errors import WeightsError
+from networks.errors import WeightsError, brief
+from networks.files import atomic_path
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "iteration_"
 STATE_FILE = "training_state.pt"
 PATTERN = re.compile(rf"^{PREFIX}(\d+)$")
+LEFTOVER = re.compile(rf"^\.{PREFIX}\d+\.")
+"""Hidden names of atomic writes and deletions (``.iteration_N.tmp-*``, ``.iteration_N.old-*``)."""
 
 
 def checkpoints_in(save_dir: str | Path) -> list[Path]:
@@ -34,6 +44,36 @@ def checkpoints_in(save_dir: str | Path) -> list[Path]:
         return []
     found = [(int(m.group(1)), p) for p in save_dir.iterdir() if (m := PATTERN.match(p.name)) and (p / STATE_FILE).is_file()]
     return [p for _, p in sorted(found)]
+
+
+def remove_leftovers(save_dir: str | Path) -> list[Path]:
+    """Deletes what an interrupted save or prune left in ``save_dir``; returns what was removed.
+
+    Leftovers are hidden temporaries of atomic writes and checkpoint directories without their
+    state file (a kill between the weights and the state). Neither is ever resumed from.
+    """
+    save_dir = Path(save_dir)
+    if not save_dir.is_dir():
+        return []
+    complete = set(checkpoints_in(save_dir))
+    leftovers = [
+        p for p in save_dir.iterdir() if LEFTOVER.match(p.name) or (PATTERN.match(p.name) and p not in complete)
+    ]
+    for path in leftovers:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    if leftovers:
+        logger.warning("removed leftovers of an interrupted save: %s", ", ".join(p.name for p in leftovers))
+    return leftovers
+
+
+def discard(checkpoint: Path) -> None:
+    """Deletes a checkpoint directory, renaming it to a hidden name first so no half-deleted one stays visible."""
+    hidden = checkpoint.with_name(f".{checkpoint.name}.old-{os.getpid()}")
+    os.replace(checkpoint, hidden)
+    shutil.rmtree(hidden, ignore_errors=True)
 
 
 def latest_checkpoint(save_dir: str | Path) -> str | None:
@@ -100,15 +140,19 @@ class TrainingCheckpoint:
         # save_checkpoint writes its directory atomically; the state file goes in last, so a
         # directory without it is never taken for a complete checkpoint
         save_checkpoint(self.model, self.tokenizer, target)
-        tmp = target / f".{STATE_FILE}.tmp"
-        torch.save(state, tmp)
-        tmp.replace(target / STATE_FILE)
+        with atomic_path(target / STATE_FILE) as tmp:
+            torch.save(state, tmp)
         logger.info("saved checkpoint %s", target)
         for old in checkpoints_in(self.save_dir)[: -self.n_saved]:
-            shutil.rmtree(old, ignore_errors=True)
+            discard(old)
 
     def load_latest(self, engine: Engine) -> None:
-        """Restores weights, optimizer, scheduler and counters from the newest checkpoint."""
+        """Restores weights, optimizer, scheduler and counters from the newest checkpoint.
+
+        Leftovers of a killed run are removed first (rank 0; other ranks never read them).
+        """
+        if not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0:
+            remove_leftovers(self.save_dir)
         latest = latest_checkpoint(self.save_dir)
         if latest is None:
             return
@@ -116,7 +160,7 @@ class TrainingCheckpoint:
         try:
             state = torch.load(Path(latest) / STATE_FILE, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise WeightsError(f"cannot read training state in {latest}: {type(exc).__name__}: {exc}") from None
+            raise WeightsError(f"cannot read training state in {latest}: {brief(exc)}") from None
         self.optimizer.load_state_dict(state["optimizer"])
         if self.lr_scheduler is not None and state["lr_scheduler"] is not None:
             self.lr_scheduler.load_state_dict(state["lr_scheduler"])

@@ -15,7 +15,7 @@ from bundle.inference.geometry import DescribeTargetd
 from bundle.inference.inferer import SliceInferer, SlicePrediction
 from bundle.inference.inputs import LoadInputd, datalist, find_volumes, input_folder, require_volumes
 from bundle.inference.outputs import OutputLayout
-from bundle.inference.settings import check_query, flag, image_intensity
+from bundle.inference.settings import check_query, check_query_fits, flag, image_intensity
 from bundle.inference.summary import InferenceSummary
 from bundle.inference.writers import SaveMaskd, SaveOverlayd, SaveResultd
 
@@ -32,6 +32,7 @@ __all__ = [
     "SlicePrediction",
     "VolumeEvaluator",
     "check_query",
+    "check_query_fits",
     "datalist",
     "find_volumes",
     "flag",

@@ -9,6 +9,7 @@ the slice with the largest predicted target.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,8 @@ from transforms import keys as TK
 from transforms.preprocess import clip_preprocess, medsam_preprocess
 from transforms.reassemble import slices_to_volume
 from transforms.slicing import check_axis, iter_slices
+
+logger = logging.getLogger(__name__)
 
 MIN_TARGET_PIXELS = 1
 """A slice holds the target from this many predicted pixels."""
@@ -83,6 +86,18 @@ def model_inputs(
     }
 
 
+def is_blank(volume: torch.Tensor, name: str = "") -> bool:
+    """Whether the preprocessed volume is constant (e.g. all air in the window), with a warning saying so."""
+    low, high = torch.aminmax(volume)
+    if bool(low < high):
+        return False
+    logger.warning(
+        "volume %s is constant after intensity preprocessing (every voxel %g): nothing to segment; "
+        "check the image and --window / --a_min / --a_max", name or "(unnamed)", float(low),
+    )  # fmt: skip
+    return True
+
+
 class SliceInferer(Inferer):
     """Runs MediSee over the slices of a (C, X, Y, Z) volume for one question.
 
@@ -127,7 +142,9 @@ class SliceInferer(Inferer):
             ``slices``: :class:`SlicePrediction` of the slices holding the target; ``answer`` and
             ``answer_slice`` (None when generation is off or no slice was processed).
         """
-        slices = list(iter_slices(inputs, self.slice_axis, skip_empty=self.skip_empty))
+        # a volume with nothing to see gets no model calls: random or confused masks would look like findings
+        skip_empty = self.skip_empty or is_blank(inputs, name)
+        slices = list(iter_slices(inputs, self.slice_axis, skip_empty=skip_empty))
         predictions, masks = self.segment(slices, network, query, name)
         found = [p for p in predictions if p.has_target]
         answer, answer_slice = self.answer(network, slices, found, query)

@@ -18,7 +18,7 @@ from monai.transforms import InvertibleTransform, MapTransform
 from bundle.inference import keys as K
 from bundle.inference.settings import check_query
 from networks.errors import ConfigError, DataError
-from transforms.loading import DEFAULT_AXCODES, DEFAULT_READER, NIFTI_SUFFIXES, READERS, LoadVolumed
+from transforms.loading import DEFAULT_AXCODES, DEFAULT_READER, NIFTI_SUFFIXES, READERS, LoadVolumed, nifti_header_shape
 
 NIFTI_READER = "nibabel"
 SERIES_READER = "itk"
@@ -108,16 +108,23 @@ def datalist(image: str | Path | None, query: Any) -> list[dict[str, str]]:
     can be built and its properties checked without inputs; running it needs them
     (:func:`require_volumes`).
 
+    NIfTI headers are checked here (empty, non-NIfTI, 2D and 4D files), so a bad file stops the
+    run before the model is built; damaged voxel data shows when the volume is loaded.
+
     Raises:
         ConfigError: ``query`` is missing while ``image`` is set.
-        DataError: see :func:`find_volumes`.
+        DataError: see :func:`find_volumes`, and :func:`transforms.loading.nifti_header_shape`.
     """
     if image is None:
         return []
     question = check_query(query)
+    sources = find_volumes(image)
+    for source in sources:
+        if source.reader == NIFTI_READER:
+            nifti_header_shape(source.path)
     return [
         {K.IMAGE: str(source.path), K.NAME: source.name, K.READER: source.reader, K.QUERY: question}
-        for source in find_volumes(image)
+        for source in sources
     ]
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from bundle.inference import keys as K
 from bundle.inference.settings import flag
 from networks.errors import DataError
+from networks.files import check_writable
 
 MAX_LISTED = 3
 """Existing outputs named in the error message before eliding the rest."""
@@ -43,9 +44,12 @@ class OutputLayout:
     def check_free(self, entries: Sequence[Mapping[str, Any]]) -> None:
         """Refuses to start when an output of any datalist entry exists (unless ``overwrite``).
 
+        Also checks that the folder can be written, so an unwritable ``output_dir`` costs no model work.
+
         Raises:
-            DataError: naming the existing files.
+            DataError: naming the existing files, or the folder that cannot be written.
         """
+        self.check_writable()
         if self.overwrite:
             return
         taken = [path for entry in entries for path in self.paths(entry[K.NAME]).values() if path.exists()]
@@ -53,6 +57,14 @@ class OutputLayout:
             listed = ", ".join(str(p) for p in taken[:MAX_LISTED])
             more = f" and {len(taken) - MAX_LISTED} more" if len(taken) > MAX_LISTED else ""
             raise DataError(f"output exists: {listed}{more}; pass --overwrite true to replace, or another --output_dir")
+
+    def check_writable(self) -> None:
+        """Checks that the output folder (or its nearest existing parent) can be written; creates nothing.
+
+        Raises:
+            DataError: naming the folder and config 'output_dir'.
+        """
+        check_writable(self.output_dir, "config 'output_dir'")
 
     def claim(self, name: str, kind: str) -> Path:
         """The path to write output ``kind`` of volume ``name`` to, checked against the overwrite rule.

@@ -7,6 +7,7 @@ forms and name the config id in every error.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from monai.transforms import MapTransform
@@ -67,3 +68,30 @@ def image_intensity(window: str = "abdomen", a_min: float | None = None, a_max: 
         return intensity_transform(window)
     return intensity_transform({"a_min": a_min, "a_max": a_max})
 
+
+
+def check_query_fits(
+    prompts: Any, entries: Sequence[Mapping[str, Any]], max_new_tokens: int = 0, generate_answer: bool | str = True
+) -> None:
+    """Refuses, before any volume is read, questions too long for the model.
+
+    The teacher-forced conversation and, when answering, the generation prompt plus
+    ``max_new_tokens`` must fit the language model's ``max_position_embeddings``.
+
+    Args:
+        prompts: the model's :class:`bundle.prompts.PromptBuilder`.
+        entries: datalist entries with their ``query``.
+        max_new_tokens: longest generated answer.
+        generate_answer: whether an answer is generated (the ``generate_answer`` setting).
+
+    Raises:
+        ConfigError: naming config 'query', the limit and where it comes from.
+    """
+    generating = flag(generate_answer, "generate_answer")
+    for question in dict.fromkeys(entry["query"] for entry in entries):
+        try:
+            prompts.inference_example(question)
+            if generating:
+                prompts.check_length(question, len(prompts.prompt_ids(question)) + int(max_new_tokens))
+        except ConfigError as exc:
+            raise ConfigError(f"config 'query': {exc}") from None

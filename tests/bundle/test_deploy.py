@@ -20,7 +20,7 @@ import pytest
 
 from bundle.deploy.settings import resolve_query
 from bundle.phantoms import generate_phantom
-from networks.errors import ConfigError
+from networks.errors import ConfigError, DataError
 from tests.conftest import ROOT, TINY
 
 NEEDS_DEPLOY_EXTRA = "needs the deploy extra: pip install -c constraints/cpu.txt -e '.[deploy]'"
@@ -200,3 +200,23 @@ def test_the_question_comes_from_the_flag_then_the_environment_then_app_yaml(tmp
     app_yaml.write_text("medisee:\n  query: null\n")
     with pytest.raises(ConfigError, match="no question"):
         resolve_query(None, {}, app_yaml)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [(b"", "is an empty file"), (b"plain text\n", "not a valid gzip file"), ((8, 6), "has shape (8, 6)"), ((8, 6, 4, 2), "is 4D with 2 volumes")],
+    ids=["empty", "text", "2d", "4d"],
+)
+def test_bad_nifti_inputs_are_refused_before_the_model_is_built(tmp_path, content, expected):
+    from bundle.deploy.cli import app_settings, build_parser
+
+    image = tmp_path / "ct.nii.gz"
+    if isinstance(content, bytes):
+        image.write_bytes(content)
+    else:
+        nib.save(nib.Nifti1Image(np.zeros(content, np.int16), np.eye(4)), str(image))
+    args = build_parser().parse_args(["-i", str(image), "-o", str(tmp_path / "out"), "--query", QUERY])
+    with pytest.raises(DataError) as raised:
+        app_settings(args)
+    assert str(image) in str(raised.value) and expected in str(raised.value)
+    assert not (tmp_path / "out").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import nibabel as nib
 import numpy as np
 import pytest
 from PIL import Image
@@ -60,7 +61,7 @@ def test_without_an_image_the_datalist_is_empty_and_running_is_refused():
 
 
 def test_the_query_travels_in_each_entry_and_command_line_splits_are_joined(tmp_path):
-    touch(tmp_path / "a.nii.gz")
+    nib.save(nib.Nifti1Image(np.zeros((4, 4, 2), np.int16), np.eye(4)), str(tmp_path / "a.nii.gz"))
     assert datalist(tmp_path, ("liver", "spleen"))[0]["query"] == "liver, spleen"  # fire splits unquoted commas
     for bad in (None, "  ", ["SEG"]):
         with pytest.raises(ConfigError, match="config 'query'"):

@@ -70,10 +70,15 @@ def test_reasoning_queries_come_from_the_pools(dataset):
 
 
 def test_missing_volume_is_named_or_skipped(dataset):
-    (dataset / "imagesTr" / "a.nii.gz").unlink()
-    with pytest.raises(DataError, match="a.nii.gz"):
+    description = json.loads((dataset / "dataset.json").read_text())
+    description["training"].append({"image": "imagesTr/gone.nii.gz", "label": "labelsTr/a.nii.gz"})
+    (dataset / "dataset.json").write_text(json.dumps(description))
+    with pytest.raises(DataError, match="gone.nii.gz"):
         NiftiSliceDataset(dataset)
-    assert len(NiftiSliceDataset(dataset, on_missing="skip")) == 0
+    assert len(NiftiSliceDataset(dataset, on_missing="skip")) == 4  # the slices of a.nii.gz
+    (dataset / "imagesTr" / "a.nii.gz").unlink()
+    with pytest.raises(DataError, match="split 'training' lists no usable volumes"):
+        NiftiSliceDataset(dataset, on_missing="skip")
 
 
 def test_missing_dataset_json_names_the_config_key(tmp_path):
@@ -89,3 +94,57 @@ def test_escaping_paths_and_bad_options_are_refused(dataset):
         NiftiSliceDataset(dataset)
     with pytest.raises(ConfigError, match="split"):
         NiftiSliceDataset(dataset, split="train")
+
+
+def _replace_image(dataset, content) -> str:
+    """Replaces the training image by ``content`` (bytes, or an array saved as NIfTI); returns its path."""
+    path = dataset / "imagesTr" / "a.nii.gz"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        _write(path, content)
+    return str(path.resolve())
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"", "is an empty file"),
+        (b"not an image at all\n", "not a valid gzip file"),
+        (np.zeros((12, 10), np.int16), r"has shape \(12, 10\)"),
+        (np.zeros((12, 10, 6, 2), np.int16), "is 4D with 2 volumes"),
+        (np.zeros((12, 10, 5), np.int16), r"has shape \(12, 10, 5\) but label .* has \(12, 10, 6\)"),
+    ],
+    ids=["empty", "text", "2d", "4d", "other shape"],
+)
+def test_bad_image_files_are_refused_when_the_dataset_is_built(dataset, content, expected):
+    path = _replace_image(dataset, content)
+    with pytest.raises(DataError, match=expected) as raised:
+        NiftiSliceDataset(dataset)
+    assert path in str(raised.value)
+
+
+def test_a_truncated_image_is_named_when_its_slices_are_read(dataset):
+    data = (dataset / "imagesTr" / "a.nii.gz").read_bytes()
+    path = _replace_image(dataset, data[: len(data) - 40])  # the header survives, the voxels do not
+    samples = NiftiSliceDataset(dataset)
+    with pytest.raises(DataError, match="truncated") as raised:
+        samples[0]
+    assert path in str(raised.value)
+
+
+def test_entries_without_a_label_are_named(dataset):
+    description = json.loads((dataset / "dataset.json").read_text())
+    del description["training"][0]["label"]
+    (dataset / "dataset.json").write_text(json.dumps(description))
+    with pytest.raises(DataError, match=r"training\[0\] needs 'image' and 'label'"):
+        NiftiSliceDataset(dataset)
+
+
+def test_nan_voxels_in_training_images_are_repaired_with_a_warning(dataset, caplog):
+    image = np.asanyarray(nib.load(dataset / "imagesTr" / "a.nii.gz").dataobj).astype(np.float32)
+    image[0, 0, 2] = np.nan
+    _replace_image(dataset, image)
+    sample = NiftiSliceDataset(dataset)[0]
+    assert torch.isfinite(sample["image"]).all()
+    assert any("NaN or infinite" in r.getMessage() for r in caplog.records)

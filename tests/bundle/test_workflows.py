@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
 
 import nibabel as nib
 import pytest
 import torch
 from ignite.engine import Events
 from monai.bundle import ConfigWorkflow
+from safetensors.torch import load_file
 
 from bundle.engines.checkpoints import STATE_FILE, checkpoints_in
+from networks.checkpoint import WEIGHTS_NAME
 from bundle.phantoms import write_dataset
 from tests.conftest import ROOT
 
@@ -122,3 +126,70 @@ def test_torchrun_trains_one_epoch_on_two_cpu_processes(phantoms, tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(checkpoints_in(tmp_path / "checkpoints")) == 1
+
+
+def test_command_line_names_a_bad_training_image_in_one_line(phantoms, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(phantoms, data)
+    entry = json.loads((data / "dataset.json").read_text())["training"][0]
+    (data / entry["image"]).write_text("not an image\n")
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "monai.bundle", "run", "--config_file", f"['{TRAIN}','{TINY}']",
+         "--dataset_dir", str(data), "--output_dir", str(out)],
+        cwd=ROOT, capture_output=True, encoding="utf-8", errors="replace", timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and str((data / entry["image"]).resolve()) in last and "not a valid gzip" in last
+    assert "Traceback" not in result.stderr and not out.exists()
+
+
+KILL_RUN = {"epochs": 2, "batch_size": 2, "save_interval": 3, "val_interval": 10}
+POLL_SECONDS = 0.05
+STARTUP_LIMIT_SECONDS = 600
+"""Only a guard against a hung child: the test waits for a file, never for a duration."""
+
+
+def killed_mid_epoch(phantoms, out) -> None:
+    """Runs the tiny training as a child process and SIGKILLs it as soon as its first checkpoint is complete."""
+    options = [arg for key, value in KILL_RUN.items() for arg in (f"--{key}", str(value))]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "monai.bundle", "run", "--config_file", f"['{TRAIN}','{TINY}']",
+         "--dataset_dir", str(phantoms), "--output_dir", str(out), *options],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, encoding="utf-8", errors="replace",
+    )  # fmt: skip
+    deadline = time.monotonic() + STARTUP_LIMIT_SECONDS
+    try:
+        while not checkpoints_in(out / "checkpoints"):
+            assert child.poll() is None, f"training ended before its first checkpoint: {child.stderr.read()[-2000:]}"
+            assert time.monotonic() < deadline, "no checkpoint appeared"
+            time.sleep(POLL_SECONDS)
+    finally:
+        child.kill()  # SIGKILL: no handler, no cleanup runs
+        child.communicate()
+
+
+@pytest.mark.slow
+def test_training_killed_with_sigkill_resumes_from_its_last_checkpoint(phantoms, tmp_path):
+    killed_mid_epoch(phantoms, tmp_path)
+    folder = tmp_path / "checkpoints"
+    saved = checkpoints_in(folder)
+    for checkpoint in saved:  # every checkpoint left is complete and readable
+        assert load_file(checkpoint / WEIGHTS_NAME) and torch.load(checkpoint / STATE_FILE, weights_only=True)
+    at = torch.load(saved[-1] / STATE_FILE, weights_only=True)["engine"]["iteration"]
+    # what a kill during the next save would leave: a hidden temporary and a directory without its state
+    (folder / f".iteration_{at + 1:08d}.tmp-x").mkdir()
+    (folder / f".iteration_{at + 1:08d}.tmp-x" / WEIGHTS_NAME).write_bytes(b"half")
+    shutil.copytree(saved[-1], folder / f"iteration_{at + 2:08d}", ignore=shutil.ignore_patterns(STATE_FILE))
+
+    resumed = train_flow(phantoms, tmp_path, **KILL_RUN)
+    trainer = resumed.parser.get_parsed_content("train#trainer")
+    seen = []
+    trainer.add_event_handler(Events.ITERATION_STARTED, lambda engine: seen.append(engine.state.iteration))
+    resumed.run()
+    end = KILL_RUN["epochs"] * trainer.state.epoch_length
+    assert at % trainer.state.epoch_length != 0, "the kill came mid-epoch"
+    assert seen[0] == at + 1 and trainer.state.iteration == end and len(seen) == end - at
+    assert checkpoints_in(folder)[-1].name == f"iteration_{end:08d}"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in checkpoints_in(folder)), "leftovers removed"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -139,3 +140,46 @@ def test_a_non_llava_med_source_is_rejected(tmp_path, capsys):
     (tmp_path / "clip" / "config.json").write_text("{}")
     assert main(["--llava-med", str(tmp_path / "src"), "--clip", str(tmp_path / "clip"), "--out", str(tmp_path / "o")]) == 1
     assert "llava_mistral" in capsys.readouterr().err
+
+
+class PickledCall:
+    """A pickle that, if unpickled with full pickle, would create ``marker`` (stands for any code a file could run)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return open, (str(self.marker), "w")
+
+
+@pytest.mark.parametrize("damage", ["garbage safetensors", "code in a .bin pickle", "wrong shape"])
+def test_corrupt_hostile_or_mismatched_weights_are_named_and_nothing_is_written(reference, tmp_path, capsys, damage):
+    root, model, vocab = reference
+    src = write_llava_med(tmp_path / "llava-med", model, vocab, fmt="bin" if "bin" in damage else "safetensors")
+    shard = next(src.glob("*-00001-of-00002.*"))
+    marker = tmp_path / "executed"
+    if damage == "garbage safetensors":
+        shard.write_bytes(b"\x00" * 100)
+    elif "bin" in damage:
+        torch.save({"model.norm.weight": PickledCall(marker)}, shard)
+    else:
+        state = load_file(shard)
+        name = next(iter(state))
+        state[name] = torch.zeros(3, 5)
+        save_file(state, shard, metadata={"format": "pt"})
+    out, clip = tmp_path / "hf", write_clip(tmp_path / "clip", model)
+    capsys.readouterr()  # writing the inputs prints progress bars
+    assert main(["--llava-med", str(src), "--clip", str(clip), "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and (str(shard) in err), err
+    assert not marker.exists(), "nothing in a weight file is executed"
+    assert not out.exists() and not list(tmp_path.glob(".hf*"))
+
+
+def test_an_unwritable_output_folder_is_named_before_reading_weights(reference, tmp_path, capsys):
+    root, model, vocab = reference
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    src, clip = write_llava_med(tmp_path / "src", model, vocab), write_clip(tmp_path / "clip", model)
+    assert main(["--llava-med", str(src), "--clip", str(clip), "--out", str(blocker / "hf")]) == 1
+    assert f"cannot write to output folder {blocker}" in capsys.readouterr().err

@@ -86,12 +86,19 @@ def test_invalid_percentiles_are_config_errors(lower, upper):
         MRNormalized("image", lower=lower, upper=upper)
 
 
-def test_non_finite_values_become_the_finite_extremes():
-    image = torch.tensor([[2.0, math.nan, math.inf, -math.inf, 7.0]])
+def test_non_finite_values_become_the_finite_extremes_with_a_warning_naming_the_file(caplog):
+    image = MetaTensor(torch.tensor([[2.0, math.nan, math.inf, -math.inf, 7.0]]), meta={"filename_or_obj": "ct.nii.gz"})
 
     out = FiniteValuesd("image")({"image": image})["image"]
 
     torch.testing.assert_close(out.as_tensor(), torch.tensor([[2.0, 2.0, 7.0, 2.0, 7.0]]))
+    (record,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "image ct.nii.gz: 3 of 5 voxels are NaN or infinite" in record.getMessage()
+
+
+def test_finite_images_are_repaired_silently(caplog):
+    FiniteValuesd("image")({"image": torch.ones(1, 2, 2)})
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
 
 
 def test_an_all_nan_array_becomes_zeros():

@@ -9,7 +9,7 @@ import torch
 
 from networks.errors import ConfigError, DataError
 from tests.transforms.volumes import AFFINES, SHAPE, label_volume, write_nifti
-from transforms import LoadVolumed, load_volume
+from transforms import LoadVolumed, load_volume, nifti_header_shape
 
 pytestmark = pytest.mark.filterwarnings("ignore:builtin type .* has no __module__ attribute:DeprecationWarning")
 
@@ -94,10 +94,49 @@ def test_non_nifti_file_with_the_nibabel_reader_is_refused(tmp_path):
         load_volume(other)
 
 
-def test_a_2d_image_is_refused_with_its_shape(tmp_path):
+@pytest.mark.parametrize("read", [load_volume, nifti_header_shape], ids=["load", "header"])
+def test_a_2d_image_is_refused_with_its_shape(tmp_path, read):
     flat = write_nifti(tmp_path / "xray.nii.gz", np.zeros((8, 6), dtype=np.int16), np.eye(4))
     with pytest.raises(DataError, match=r"xray.nii.gz has shape \(8, 6\)"):
-        load_volume(flat)
+        read(flat)
+
+
+@pytest.mark.parametrize("read", [load_volume, nifti_header_shape], ids=["load", "header"])
+def test_an_empty_file_is_named_as_empty(tmp_path, read):
+    empty = tmp_path / "ct.nii.gz"
+    empty.write_bytes(b"")
+    with pytest.raises(DataError, match=f"image {empty} is an empty file"):
+        read(empty)
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.9], ids=["header-cut", "data-cut"])
+def test_a_truncated_gzip_file_is_named_as_truncated(tmp_path, keep):
+    whole = write_nifti(tmp_path / "whole.nii.gz", label_volume(), AFFINES["LPS"])
+    cut = tmp_path / "cut.nii.gz"
+    data = whole.read_bytes()
+    cut.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(DataError, match=f"cannot read image {cut} .*truncated"):
+        load_volume(cut)
+
+
+@pytest.mark.parametrize("read", [load_volume, nifti_header_shape], ids=["load", "header"])
+def test_a_4d_file_holding_several_volumes_is_refused(tmp_path, read):
+    series = write_nifti(tmp_path / "fmri.nii.gz", np.zeros((8, 6, 5, 3), dtype=np.int16), np.eye(4))
+    with pytest.raises(DataError, match=r"fmri.nii.gz is 4D with 3 volumes of shape \(8, 6, 5\)"):
+        read(series)
+
+
+def test_a_4d_file_with_one_volume_loads_as_that_volume(tmp_path):
+    array = label_volume()
+    single = write_nifti(tmp_path / "ct.nii.gz", array[..., None], AFFINES["RAS"])
+    assert nifti_header_shape(single) == SHAPE
+    np.testing.assert_array_equal(load_volume(single)[0].numpy(), array)
+
+
+def test_a_one_slice_volume_is_valid(tmp_path):
+    one = write_nifti(tmp_path / "one.nii.gz", label_volume()[..., :1], AFFINES["LPS"])
+    assert nifti_header_shape(one) == (*SHAPE[:2], 1)
+    assert load_volume(one).shape == (1, *SHAPE[:2], 1)
 
 
 @pytest.mark.parametrize(
