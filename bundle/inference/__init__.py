@@ -6,9 +6,21 @@ preprocessing (:class:`LoadInputd`, finite values, CT window / MR normalisation)
 :class:`AnswerGenerator` on the slice with the largest target) -> postprocessing
 (:class:`SaveOverlayd`, ``Invertd`` to the file's grid, :class:`DescribeTargetd`,
 :class:`SaveMaskd`, :class:`SaveResultd`) -> :class:`InferenceSummary`.
+Several processes (``torchrun``, ``configs/multi_gpu_inference.json``) share a list of volumes:
+see :mod:`bundle.inference.distributed`.
 """
 
 from bundle.inference.answer import AnswerGenerator
+from bundle.inference.distributed import (
+    GatheredSummary,
+    check_free_everywhere,
+    finish_distributed,
+    init_distributed,
+    is_main_process,
+    rank_device,
+    rank_share,
+    run_share,
+)
 from bundle.inference.errors import report_errors_briefly
 from bundle.inference.evaluator import VolumeEvaluator, no_collation
 from bundle.inference.geometry import DescribeTargetd
@@ -22,6 +34,7 @@ from bundle.inference.writers import SaveMaskd, SaveOverlayd, SaveResultd
 __all__ = [
     "AnswerGenerator",
     "DescribeTargetd",
+    "GatheredSummary",
     "InferenceSummary",
     "LoadInputd",
     "OutputLayout",
@@ -31,14 +44,21 @@ __all__ = [
     "SliceInferer",
     "SlicePrediction",
     "VolumeEvaluator",
+    "check_free_everywhere",
     "check_query",
     "check_query_fits",
     "datalist",
     "find_volumes",
+    "finish_distributed",
     "flag",
     "image_intensity",
+    "init_distributed",
     "input_folder",
+    "is_main_process",
     "no_collation",
+    "rank_device",
+    "rank_share",
     "report_errors_briefly",
     "require_volumes",
+    "run_share",
 ]
