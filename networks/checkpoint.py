@@ -17,7 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from networks.errors import WeightsError, brief, list_names
-from networks.files import atomic_path
+from networks.files import atomic_path, usual_permissions
 
 WEIGHTS_NAME = "medisee.safetensors"
 CONFIG_NAME = "medisee.json"
@@ -57,6 +57,7 @@ def save_checkpoint(model, tokenizer, directory: str | os.PathLike, include: str
     }
     with atomic_path(directory, is_dir=True) as tmp:
         save_file(state, tmp / WEIGHTS_NAME, metadata={"format": "pt", "medisee_include": include})
+        usual_permissions(tmp / WEIGHTS_NAME)  # safetensors creates it readable by its owner only
         (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2, default=str) + "\n")
         tokenizer.save_pretrained(tmp)
     return Path(directory)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 NEW_FILE_MODE = 0o666
+NEW_DIR_MODE = 0o777
 
 
 @contextlib.contextmanager
@@ -31,6 +32,7 @@ def atomic_path(path: str | os.PathLike, is_dir: bool = False) -> Iterator[Path]
     prefix = f".{final.name}.tmp-"
     if is_dir:
         tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=final.parent))
+        usual_permissions(tmp, NEW_DIR_MODE)  # mkdtemp creates folders open to their owner only
     else:
         fd, name = tempfile.mkstemp(prefix=prefix, dir=final.parent)
         os.close(fd)
@@ -78,11 +80,11 @@ def check_writable(folder: str | os.PathLike, setting: str) -> None:
         raise DataError(f"cannot write to output folder {folder} ({setting}): {exc.strerror or type(exc).__name__}") from None
 
 
-def usual_permissions(path: str | os.PathLike) -> None:
-    """Gives ``path`` the mode ``open()`` would create it with (0666 less the umask)."""
+def usual_permissions(path: str | os.PathLike, mode: int = NEW_FILE_MODE) -> None:
+    """Gives ``path`` the mode ``open()`` (or ``mkdir`` with ``NEW_DIR_MODE``) would create it with, less the umask."""
     mask = os.umask(0)
     os.umask(mask)
-    os.chmod(path, NEW_FILE_MODE & ~mask)
+    os.chmod(path, mode & ~mask)
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import pytest
 import torch
 from ignite.engine import Engine
@@ -73,3 +76,14 @@ def test_a_training_checkpoint_without_its_state_is_never_listed(tiny, tmp_path,
         saver.save(engine)
     assert checkpoints_in(tmp_path) == []
     assert not [p for p in (tmp_path / "iteration_00000007").iterdir() if p.name.startswith(f".{STATE_FILE}")]
+
+
+def test_checkpoints_get_the_permissions_of_ordinary_files_and_folders(tiny, tmp_path):
+    model, tokenizer = tiny
+    old = os.umask(0o022)
+    try:
+        directory = save_checkpoint(model, tokenizer, tmp_path / "ckpt")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o755
+    assert {stat.S_IMODE(p.stat().st_mode) for p in directory.iterdir()} == {0o644}
