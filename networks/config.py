@@ -131,7 +131,9 @@ class MediSeeConfig:
             if not -n <= getattr(self, key) < n:
                 raise ConfigError(f"config 'medisee_config#{key}' is out of range for {n} candidate tokens")
         if self.trainable not in TRAINABLE_SETS:
-            raise ConfigError(f"config 'medisee_config#trainable' must be one of {TRAINABLE_SETS}, got {self.trainable!r}")
+            raise ConfigError(
+                f"config 'medisee_config#trainable' must be one of {TRAINABLE_SETS}, got {self.trainable!r}"
+            )
         if not (self.use_box_prompt or self.use_text_prompt):
             raise ConfigError("config 'medisee_config': use_box_prompt and use_text_prompt cannot both be false")
 

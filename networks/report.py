@@ -35,8 +35,10 @@ def describe(parser: ConfigParser) -> str:
     start = time.perf_counter()
     model = parser.get_parsed_content("network_def")
     seconds = time.perf_counter() - start
-    sources = {key: parser.get(key) or "(none: random initialisation)" for key in ("llava_path", "medsam_path")}
-    sources["checkpoint"] = parser.get("checkpoint") or "(none: untrained heads)"
+    sources = {
+        key: parser.get_parsed_content(key) or "(none: random initialisation)" for key in ("llava_path", "medsam_path")
+    }
+    sources["checkpoint"] = parser.get_parsed_content("checkpoint") or "(none: untrained heads)"
     lines = [
         f"MediSee built in {seconds:.1f} s",
         f"candidate tokens: {', '.join(model.config.candidate_tokens)} (ids {model.candidate_token_ids}); fusion: {model.config.fusion}",

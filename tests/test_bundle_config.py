@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 import yaml
 from monai.bundle import ConfigParser
 
@@ -29,8 +30,9 @@ def test_tiny_network_def_builds_with_config_parser():
     assert type(model.medsam.sam).__name__ == "Sam"
 
 
-def test_tiny_override_changes_sizes_only():
-    base, tiny = (json.loads((ROOT / "configs" / name).read_text()) for name in ("inference.json", "tiny.json"))
+@pytest.mark.parametrize("preset", ["tiny.json", "demo_model.json"])
+def test_size_presets_change_sizes_only(preset):
+    base, tiny = (json.loads((ROOT / "configs" / name).read_text()) for name in ("inference.json", preset))
     for key, value in tiny.items():
         top = key.split("#")[0]
         assert top in base, key
