@@ -220,3 +220,25 @@ def test_bad_nifti_inputs_are_refused_before_the_model_is_built(tmp_path, conten
         app_settings(args)
     assert str(image) in str(raised.value) and expected in str(raised.value)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["truncated", "question_too_long"])
+def test_problems_found_inside_the_app_graph_end_in_one_error_line_and_no_outputs(nifti_run, tmp_path, case):
+    source, _, _ = nifti_run
+    query = QUERY
+    if case == "truncated":  # the header reads, the voxel data does not: found by the loader operator
+        data = source.read_bytes()
+        source = tmp_path / "cut.nii.gz"
+        source.write_bytes(data[: len(data) // 2])
+        expected = "truncated"
+    else:  # longer than the tiny model's positions: found when the prompt is built
+        query = "Which organ is this? " * 500
+        expected = "too long"
+    out = tmp_path / "out"
+    process = run_app("-i", str(source), "-o", str(out), "--query", query)
+    assert process.returncode == 1
+    assert "Traceback" not in process.stderr
+    last = process.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and expected in last, process.stderr[-2000:]
+    assert not out.exists() or not any(out.iterdir())
