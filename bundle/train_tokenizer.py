@@ -16,15 +16,12 @@ import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from bundle.data.nifti import read_dataset_json
-from bundle.data.queries import PromptPool, parse_prompt_pools
+from bundle.data.nifti import label_names, read_dataset_json
+from bundle.data.queries import REASONING_KINDS, PromptPool, parse_prompt_pools
 from bundle.prompts import LABEL_QUESTIONS, reasoning_question
 from networks.errors import DataError, run_command
 from networks.files import atomic_path
 from networks.tokenizer import train_bpe_tokenizer
-
-BACKGROUND = "background"
-
 
 def _conversation(question: str, explanation: str | None = None) -> str:
     # the training prompt without the image and candidate tokens, which are added as whole tokens
@@ -34,7 +31,7 @@ def _conversation(question: str, explanation: str | None = None) -> str:
 
 def _pool_texts(pools: Mapping[str, PromptPool]) -> Iterator[str]:
     for pool in pools.values():
-        for kind in ("long", "short"):
+        for kind in REASONING_KINDS:
             explanations = getattr(pool, f"{kind}_explanation")
             for index, description in enumerate(getattr(pool, kind)):
                 explanation = explanations[index] if explanations else None
@@ -45,7 +42,7 @@ def dataset_corpus(dataset_dir: str | Path) -> list[str]:
     """Every conversation text the prompts can build from ``dataset_dir/dataset.json``."""
     data = read_dataset_json(Path(dataset_dir))
     where = str(Path(dataset_dir) / "dataset.json")
-    names = [str(name).lower() for name in data["labels"].values() if str(name).lower() != BACKGROUND]
+    names = label_names(data).values()
     texts = [_conversation(template.format(class_name=name)) for name in names for template in LABEL_QUESTIONS]
     texts += _pool_texts(parse_prompt_pools(data.get("prompts") or {}, where))
     for split in ("training", "validation", "test"):

@@ -78,6 +78,11 @@ def check_pair(image: Path, label: Path, where: str) -> None:
         raise DataError(f"{where}: image {image} has shape {shapes[0]} but label {label} has {shapes[1]}")
 
 
+def label_names(data: Mapping) -> dict[int, str]:
+    """``{value: lower-case name}`` of a parsed ``dataset.json``'s labels, background left out."""
+    return {int(k): str(v).lower() for k, v in data["labels"].items() if str(v).lower() != BACKGROUND}
+
+
 class NiftiSliceDataset(TargetDataset):
     """Slices of NIfTI volumes with label maps, one target per label present on a slice.
 
@@ -116,7 +121,7 @@ class NiftiSliceDataset(TargetDataset):
         listed_in = self.dataset_dir / DATASET_FILE
         pools = parse_prompt_pools(data.get("prompts") or {}, str(listed_in))
         super().__init__(sampler=QuestionSampler(pools, kind_weights or DEFAULT_KIND_WEIGHTS), **kwargs)
-        self.label_names = {int(k): str(v).lower() for k, v in data["labels"].items() if str(v).lower() != BACKGROUND}
+        self.label_names = label_names(data)
         self.slice_axis, self.axcodes, self.min_target_pixels = slice_axis, axcodes, min_target_pixels
         self._intensity = [FiniteValuesd(keys=["image"]), intensity_transform(intensity)]
         self._entries: list[dict] = []
