@@ -6,8 +6,9 @@
 Builds ``configs/train.json`` (+ ``configs/tiny.json``) with the network created on the device,
 writes a small phantom dataset, and runs the configured trainer (forward, losses, backward,
 clipped AdamW step, LR schedule; validation and checkpoints left out) for ``--warmup`` + ``--steps``
-iterations per batch size, with and without gradient checkpointing of the language model (a
-lever the bundle does not switch on yet). One sample = one conversation row (``max_targets`` 1:
+iterations per batch size, with and without gradient checkpointing of the language model (the
+config's ``gradient_checkpointing``). Trainable parameters are float32 master weights under bf16
+autocast (``master_dtype``), as the bundle trains. One sample = one conversation row (``max_targets`` 1:
 one target per image). It reports samples/s, model FLOP utilisation and peak memory.
 
 Model FLOPs per sample = the teacher-forced forward of ``bench/flops.py`` at the batches' padded
@@ -42,6 +43,7 @@ from bench.common import (  # noqa: E402
 )
 from bench.flops import language_model, slice_flops  # noqa: E402
 from bundle.phantoms import write_dataset  # noqa: E402
+from networks.llava import set_gradient_checkpointing  # noqa: E402
 
 SIZE_KEYS = ("text_config", "vision_config", "sam_config", "medisee_config")
 TRAINER_HANDLERS = "$@train#handlers[:1]"  # the LR schedule only: no validation, checkpoints or logs
@@ -118,17 +120,6 @@ def measure(flow, args) -> IterationClock:
     return timer
 
 
-def set_checkpointing(network: torch.nn.Module, on: bool) -> None:
-    """Gradient checkpointing of the LLaVA language model (HF's own switch)."""
-    llava = network.llava
-    if not on:
-        getattr(llava, "activation_checkpointing_disable", llava.gradient_checkpointing_disable)()
-    elif hasattr(llava, "activation_checkpointing_enable"):  # transformers 5 name
-        llava.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-    else:
-        llava.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-
-
 def main() -> None:
     args = parse_args()
     enter_bundle_root()
@@ -137,7 +128,8 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
-        write_dataset(data, n=args.volumes, seed=0, shape=tuple(args.shape), val_fraction=0.0, test_fraction=0.0)
+        # one validation volume: the config builds the validator (never run here) and refuses an empty split
+        write_dataset(data, n=args.volumes + 1, seed=0, shape=tuple(args.shape), val_fraction=1 / (args.volumes + 1), test_fraction=0.0)
         flow = workflow(args, data, Path(tmp) / "run0", args.batch_sizes[0])
         network, build_seconds = build_network(flow.parser, device)
         sizes = {key: flow.parser.get_parsed_content(key) for key in SIZE_KEYS}
@@ -145,7 +137,7 @@ def main() -> None:
         logging.disable(logging.INFO)  # the engines' progress logs would bury the table
         rate = matmul_rate(device)
         for mode in args.checkpointing:
-            set_checkpointing(network, mode == "on")
+            set_gradient_checkpointing(network, mode == "on")
             for batch_size in args.batch_sizes:
                 flow = flow or workflow(args, data, Path(tmp) / f"run-{mode}-{batch_size}", batch_size, network)
                 reset_peak_memory(device)
@@ -165,7 +157,7 @@ def main() -> None:
                 rows.append((mode, batch_size, round(length), throughput, per_sample / 1e12, mfu, peak_memory_gib(device)))
     sizes_name = "tiny" if args.tiny else "full-size"
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    title = (f"MediSee training step, {sizes_name}, {network.llava.dtype}, {device} ({name}), "
+    title = (f"MediSee training step, {sizes_name}, {network.llava.dtype} (trainable float32), {device} ({name}), "
              f"matmul rate {rate / 1e12:.3g} TFLOP/s, torch {torch.__version__}")  # fmt: skip
     headers = ["grad ckpt", "batch", "seq len", "samples/s", "TFLOP/sample", "MFU %", "peak GiB"]
     print_table(title, headers, rows)

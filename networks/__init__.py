@@ -19,6 +19,8 @@ _EXPORTS = {
     "load_checkpoint": "networks.checkpoint",
     "trainable_report": "networks.trainable",
     "format_report": "networks.trainable",
+    "upcast_trainable": "networks.trainable",
+    "set_gradient_checkpointing": "networks.llava",
     "MediSeeError": "networks.errors",
     "WeightsError": "networks.errors",
     "ConfigError": "networks.errors",

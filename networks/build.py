@@ -23,6 +23,17 @@ logger = logging.getLogger(__name__)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
+def torch_dtype(name: str) -> torch.dtype:
+    """The torch dtype of the config's ``dtype`` name.
+
+    Raises:
+        ConfigError: ``name`` is not one of :data:`DTYPES`.
+    """
+    if name not in DTYPES:
+        raise ConfigError(f"config 'dtype' must be one of {sorted(DTYPES)}, got {name!r}")
+    return DTYPES[name]
+
+
 def build_medisee(
     tokenizer: PreTrainedTokenizerBase,
     text_config: dict[str, Any] | None = None,
@@ -47,8 +58,7 @@ def build_medisee(
         checkpoint: trained MediSee directory; None = untrained heads (a warning says so).
         dtype: ``float32``, ``bfloat16`` or ``float16``.
     """
-    if dtype not in DTYPES:
-        raise ConfigError(f"config 'dtype' must be one of {sorted(DTYPES)}, got {dtype!r}")
+    torch_dtype(dtype)
     config = MediSeeConfig.from_dict(medisee_config)
     image_token_id = token_id(tokenizer, config.image_token)
     if llava_path is not None:

@@ -102,3 +102,28 @@ def fit_vocabulary(model: LlavaForConditionalGeneration, vocab_size: int) -> Non
     if vocab_size > current:
         logger.info("growing the vocabulary from %d to %d tokens", current, vocab_size)
         model.resize_token_embeddings(vocab_size, mean_resizing=True)
+
+
+def set_gradient_checkpointing(model: torch.nn.Module, enabled: bool) -> torch.nn.Module:
+    """Switches activation (gradient) checkpointing of a MediSee's LLaVA on or off (HF's own switch).
+
+    Recomputing each decoder layer in the backward pass trades about a third more compute for
+    activations that no longer grow with the layer count: the way to larger training batches.
+    The non-reentrant variant is used because the frozen LLM's inputs need no gradient of their own.
+
+    Args:
+        model: a MediSee (or anything with a ``llava`` attribute).
+        enabled: on or off.
+
+    Returns:
+        ``model``, changed in place.
+    """
+    llava = model.llava
+    if not enabled:
+        disable = getattr(llava, "activation_checkpointing_disable", llava.gradient_checkpointing_disable)
+        disable()
+    elif hasattr(llava, "activation_checkpointing_enable"):  # the transformers 5 name
+        llava.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        llava.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    return model

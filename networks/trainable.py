@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import torch
 from peft import LoraConfig, inject_adapter_in_model
 from torch import nn
 
 from networks.config import MediSeeConfig
+from networks.errors import ConfigError
 
 # Trainable parameter-name prefixes, beside the LoRA adapters (relative to MediSee).
 TRAINABLE_PREFIXES = (
@@ -82,6 +84,30 @@ def set_trainable(model: nn.Module, trainable: str = "paper") -> None:
     """Freezes everything, then enables exactly the ``trainable`` set (see :func:`is_trainable_name`)."""
     for name, param in model.named_parameters():
         param.requires_grad_(is_trainable_name(name, trainable))
+
+
+def upcast_trainable(model: nn.Module, master_dtype: str | torch.dtype = "float32") -> nn.Module:
+    """Keeps the trainable parameters in ``master_dtype`` while the frozen ones stay as built.
+
+    Optimiser updates of bf16 parameters round away: an AdamW step of lr 3e-4 on a weight near 1
+    is below bf16's resolution (2^-8), so LoRA, heads and decoder would barely move. Holding only
+    the trainable set in float32 (a few hundred MB at full size) keeps their updates exact while
+    the 7 B frozen weights stay in bf16; autocast then runs the matmuls in bf16 either way.
+
+    Args:
+        model: a MediSee whose ``requires_grad`` flags are set (:func:`set_trainable`).
+        master_dtype: dtype of the trainable parameters (a name such as ``"float32"`` or a torch dtype).
+
+    Returns:
+        ``model``, changed in place (parameter objects are kept, so optimisers built later see them).
+    """
+    dtype = getattr(torch, master_dtype, None) if isinstance(master_dtype, str) else master_dtype
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ConfigError(f"config 'master_dtype' must name a floating-point torch dtype, got {master_dtype!r}")
+    for param in model.parameters():
+        if param.requires_grad and param.dtype != dtype:
+            param.data = param.data.to(dtype)
+    return model
 
 
 def component_of(name: str) -> str:

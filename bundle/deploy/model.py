@@ -11,7 +11,6 @@ bundle's own inferer (``inferer``: :class:`bundle.inference.SliceInferer` with i
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Hashable, Mapping
 from functools import cached_property
 from typing import Any
@@ -25,7 +24,7 @@ from monai.utils import set_determinism
 from bundle.deploy.settings import ModelSettings
 from bundle.inference import DescribeTargetd, SliceInferer, image_intensity
 from bundle.inference import keys as K
-from bundle.inference.evaluator import AUTOCAST_DEVICE
+from bundle.engines import precision
 from transforms import FiniteValuesd
 from transforms.loading import DEFAULT_AXCODES
 
@@ -39,7 +38,7 @@ class VolumeReasoner:
         device: where the model runs.
         intensity: the bundle's CT window / MR normalisation of the ``image`` key.
         slice_axis: the axis the inferer slices along.
-        autocast: ``torch.autocast`` arguments on GPU (the bundle's ``amp``), or None for the model's dtype.
+        autocast: ``torch.autocast`` arguments (the bundle's ``amp_kwargs`` when its ``amp`` is on), or None to run in the model's dtype.
     """
 
     def __init__(
@@ -77,8 +76,7 @@ class VolumeReasoner:
 
     def infer(self, volume: torch.Tensor, query: str, name: str) -> dict[str, Any]:
         """The inferer's outputs for one preprocessed volume, as the bundle's evaluator runs it."""
-        precision = torch.autocast(AUTOCAST_DEVICE, **self.autocast) if self.autocast else contextlib.nullcontext()
-        with eval_mode(self.network), precision:
+        with eval_mode(self.network), precision.autocast(self.device, self.autocast is not None, self.autocast):
             return self.inferer(volume.to(self.device), self.network, query=query, name=name)
 
 
@@ -124,5 +122,5 @@ class MediSeeBundle:
             device=parse("device"),
             intensity=intensity,
             slice_axis=self.slice_axis,
-            autocast=parse("evaluator#amp_kwargs") if parse("amp") else None,
+            autocast=parse("amp_kwargs") if parse("amp") else None,
         )

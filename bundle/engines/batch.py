@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 
 MODEL_INPUTS = (
@@ -39,9 +37,3 @@ def model_inputs(batch: dict, prefix: str = "") -> dict:
             inputs[key] = batch[f"{prefix}{key}"]
     return inputs
 
-
-def autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA; plain fp32 elsewhere (CPU bf16 is slow and not what we ship)."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()

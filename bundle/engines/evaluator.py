@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from monai.engines import SupervisedEvaluator
 
-from bundle.engines.batch import autocast, model_inputs, to_device
+from bundle.engines.batch import model_inputs, to_device
+from bundle.engines.precision import engine_autocast
 
 
 class MediSeeEvaluator(SupervisedEvaluator):
@@ -16,7 +17,8 @@ class MediSeeEvaluator(SupervisedEvaluator):
 
     Args:
         **kwargs: ``SupervisedEvaluator`` arguments (device, val_data_loader, network,
-            key_val_metric, additional_metrics, val_handlers, ...).
+            key_val_metric, additional_metrics, val_handlers, ...); ``amp`` / ``amp_kwargs``
+            follow the config's ``dtype`` (:mod:`bundle.engines.precision`).
     """
 
     def __init__(self, **kwargs) -> None:
@@ -27,7 +29,7 @@ class MediSeeEvaluator(SupervisedEvaluator):
         batch = to_device(batchdata, engine.state.device)
         engine.state.batch = batch
         engine.network.eval()
-        with torch.no_grad(), autocast(engine.state.device):
+        with torch.no_grad(), engine_autocast(engine):
             inputs = {k: v for k, v in model_inputs(batch).items() if k != "labels"}
             outputs = engine.network(**inputs)
         return {

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from monai.engines import SupervisedTrainer
 from monai.engines.utils import IterationEvents
 
-from bundle.engines.batch import LABEL_QUERY_PREFIX, autocast, model_inputs, to_device
+from bundle.engines.batch import LABEL_QUERY_PREFIX, model_inputs, to_device
+from bundle.engines.precision import engine_autocast
 
 
 class MediSeeTrainer(SupervisedTrainer):
@@ -18,7 +21,8 @@ class MediSeeTrainer(SupervisedTrainer):
             batches must carry the plain label query of each row (``label_input_ids``, ...), which
             is run without gradients as the target similarity map.
         **kwargs: ``SupervisedTrainer`` arguments (device, max_epochs, train_data_loader, network,
-            optimizer, loss_function, train_handlers, ...). ``loss_function`` is a
+            optimizer, loss_function, train_handlers, ...); ``amp`` / ``amp_kwargs`` follow the
+            config's ``dtype`` (:mod:`bundle.engines.precision`). ``loss_function`` is a
             :class:`bundle.losses.MediSeeLoss` returning a dict with ``"loss"``.
 
     ``engine.state.output`` is ``{"loss": float, "losses": {name: float}}``.
@@ -30,12 +34,20 @@ class MediSeeTrainer(SupervisedTrainer):
         self.grad_clip = grad_clip
         self.similarity_loss = similarity_loss
 
+    def run(self) -> None:
+        """Runs the training (MONAI's ``Trainer.run``)."""
+        with warnings.catch_warnings():
+            # MONAI's run makes a CUDA loss scaler whenever amp is on; only float16 uses it, and
+            # its constructor warns on CPUs and about its own deprecation
+            warnings.filterwarnings("ignore", message=".*GradScaler.*")
+            super().run()
+
     def _iteration(self, engine: SupervisedTrainer, batchdata: dict) -> dict:
         batch = to_device(batchdata, engine.state.device)
         engine.state.batch = batch
         network = engine.network
         engine.network.train()
-        with autocast(engine.state.device):
+        with engine_autocast(engine):
             # once per image (rows of one image share it); autograd keeps a graph only when the
             # encoder trains (trainable == "all")
             embeddings = _module(network).medsam.encode_images(batch["sam_pixel_values"])
@@ -47,15 +59,27 @@ class MediSeeTrainer(SupervisedTrainer):
                 losses["similarity"] = self._similarity(network, batch, embeddings, outputs)
                 losses["loss"] = losses["loss"] + losses["similarity"]
         engine.fire_event(IterationEvents.LOSS_COMPLETED)
-        engine.optimizer.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
-        if self.grad_clip is not None:
-            params = [p for p in network.parameters() if p.requires_grad]
-            torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
-        engine.optimizer.step()
-        engine.fire_event(IterationEvents.MODEL_COMPLETED)
+        self._update(engine, losses["loss"])
         return {"loss": float(losses["loss"].detach()), "losses": {k: float(v.detach()) for k, v in losses.items()}}
+
+    def _update(self, engine: SupervisedTrainer, loss: torch.Tensor) -> None:
+        """Backward pass, gradient clipping and optimiser step; float16 goes through MONAI's loss scaler."""
+        # bf16 has float32's exponent range and needs no scaling; float16 gradients would underflow
+        scaler = engine.scaler if engine.amp and engine.amp_kwargs.get("dtype") == torch.float16 else None
+        engine.optimizer.zero_grad(set_to_none=True)
+        (scaler.scale(loss) if scaler else loss).backward()
+        engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
+        if scaler:
+            scaler.unscale_(engine.optimizer)
+        if self.grad_clip is not None:
+            params = [p for p in engine.network.parameters() if p.requires_grad]
+            torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
+        if scaler:
+            scaler.step(engine.optimizer)
+            scaler.update()
+        else:
+            engine.optimizer.step()
+        engine.fire_event(IterationEvents.MODEL_COMPLETED)
 
     def _similarity(self, network, batch: dict, embeddings: torch.Tensor, outputs) -> torch.Tensor:
         """L_sim between the reasoning query's map and the plain label query's (target) map."""

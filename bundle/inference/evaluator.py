@@ -8,7 +8,6 @@ to one by one (merged with their entry), so no decollation is needed.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -18,11 +17,8 @@ from monai.engines.utils import IterationEvents
 from monai.inferers import Inferer
 from torch.utils.data import DataLoader
 
+from bundle.engines.precision import engine_autocast
 from bundle.inference import keys as K
-
-AUTOCAST_DEVICE = "cuda"
-"""Mixed precision is for GPUs only (CPU runs stay in the model's own dtype), as in SupervisedEvaluator."""
-
 
 def no_collation(entries: list[dict]) -> list[dict]:
     """DataLoader ``collate_fn`` that keeps the entries of a batch as a list (volumes differ in shape)."""
@@ -39,8 +35,9 @@ class VolumeEvaluator(SupervisedEvaluator):
         inferer: a :class:`bundle.inference.SliceInferer` (called as ``inferer(volume, network, query=..., name=...)``).
         postprocessing: per-volume dictionary transforms (invert, describe, write).
         val_handlers: ignite handlers, e.g. :class:`bundle.inference.InferenceSummary`.
-        amp: bf16/fp16 autocast on CUDA (``amp_kwargs`` gives the dtype).
-        amp_kwargs: ``torch.autocast`` arguments.
+        amp: autocast on the engine's device (the config derives it from ``dtype``:
+            :mod:`bundle.engines.precision`).
+        amp_kwargs: ``torch.autocast`` arguments (the dtype).
         kwargs: other :class:`monai.engines.SupervisedEvaluator` arguments (not ``decollate``).
     """
 
@@ -80,6 +77,5 @@ class VolumeEvaluator(SupervisedEvaluator):
     def infer_volume(engine: VolumeEvaluator, entry: Mapping[str, Any]) -> dict:
         """The inferer's outputs for one datalist entry."""
         volume = entry[K.IMAGE].to(engine.state.device, non_blocking=engine.non_blocking)
-        precision = torch.autocast(AUTOCAST_DEVICE, **engine.amp_kwargs) if engine.amp else contextlib.nullcontext()
-        with engine.mode(engine.network), precision:
+        with engine.mode(engine.network), engine_autocast(engine):
             return engine.inferer(volume, engine.network, query=entry[K.QUERY], name=entry[K.NAME])

@@ -11,7 +11,8 @@ from tests.conftest import build_tiny
 from tests.helpers.batches import make_batch
 
 
-def _batch_with_targets(model, tokenizer) -> dict:
+def batch_with_targets(model, tokenizer) -> dict:
+    """A tiny batch of three rows, each with a mask in its top-left corner and the matching box."""
     batch = make_batch(model, tokenizer)
     rows = len(batch["input_ids"])
     batch["image_index"] = torch.arange(rows)
@@ -31,7 +32,7 @@ def test_the_sam_image_encoder_trains_only_in_a_model_trained_from_scratch(train
     trainer = MediSeeTrainer(
         device=torch.device("cpu"),
         max_epochs=1,
-        train_data_loader=[_batch_with_targets(model, tokenizer)],
+        train_data_loader=[batch_with_targets(model, tokenizer)],
         network=model,
         optimizer=torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3),
         loss_function=MediSeeLoss(),

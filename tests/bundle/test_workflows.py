@@ -102,6 +102,24 @@ def test_training_resumes_from_the_saved_iteration(phantoms, tmp_path):
     assert all((c / STATE_FILE).is_file() for c in checkpoints_in(tmp_path / "checkpoints"))
 
 
+def test_bf16_training_autocasts_keeps_float32_master_weights_and_can_checkpoint_activations(phantoms, tmp_path):
+    flow = train_flow(phantoms, tmp_path, epochs=1, batch_size=4, val_interval=10, dtype="bfloat16", gradient_checkpointing=True)
+    trainer = flow.parser.get_parsed_content("train#trainer")
+    network = flow.parser.get_parsed_content("network")
+    trainable = {n: p.detach().clone() for n, p in network.named_parameters() if p.requires_grad}
+    trainer.add_event_handler(Events.ITERATION_COMPLETED(once=2), lambda engine: engine.terminate())
+    flow.run()
+    evaluator = flow.parser.get_parsed_content("validate#evaluator")
+    for engine in (trainer, evaluator):
+        assert engine.amp and engine.amp_kwargs == {"dtype": torch.bfloat16}
+    assert network.llava.is_activation_checkpointing
+    params = dict(network.named_parameters())
+    assert {params[n].dtype for n in trainable} == {torch.float32}
+    assert {p.dtype for n, p in params.items() if n not in trainable} == {torch.bfloat16}
+    assert torch.isfinite(torch.tensor(trainer.state.output["loss"]))
+    assert not all(torch.equal(trainable[n], params[n]) for n in trainable)
+
+
 def test_finetune_adds_the_similarity_loss(phantoms, tmp_path):
     flow = workflow(
         ["train.json", "finetune.json", "tiny.json"], dataset_dir=str(phantoms), output_dir=str(tmp_path),

@@ -12,7 +12,7 @@ from peft.tuners.lora import LoraLayer
 from networks.checkpoint import load_checkpoint, save_checkpoint
 from networks.config import MediSeeConfig
 from networks.errors import ConfigError
-from networks.trainable import component_of, trainable_report
+from networks.trainable import component_of, trainable_report, upcast_trainable
 from tests.conftest import build_tiny
 
 
@@ -74,3 +74,20 @@ def test_a_model_trained_from_scratch_saves_its_buffers_too(tmp_path):
     load_checkpoint(other, tmp_path / "ckpt")
     for (name, a), (_, b) in zip(model.state_dict().items(), other.state_dict().items()):
         assert torch.equal(a, b), name
+
+
+def test_master_weights_hold_the_trainable_set_in_float32_and_leave_the_frozen_weights_in_bf16():
+    model, _ = build_tiny(dtype="bfloat16")
+    params = dict(model.named_parameters())
+    upcast_trainable(model, "float32")
+    after = dict(model.named_parameters())
+    assert all(after[name] is params[name] for name in params)  # optimisers built later see the same objects
+    assert {p.dtype for p in after.values() if p.requires_grad} == {torch.float32}
+    assert {p.dtype for p in after.values() if not p.requires_grad} == {torch.bfloat16}
+
+
+def test_a_master_dtype_that_is_not_a_float_is_refused_naming_the_key():
+    model, _ = build_tiny()
+    for bad in ("int8", "float33"):
+        with pytest.raises(ConfigError, match="master_dtype"):
+            upcast_trainable(model, bad)
