@@ -9,7 +9,9 @@ clipped AdamW step, LR schedule; validation and checkpoints left out) for ``--wa
 iterations per batch size, with and without gradient checkpointing of the language model (the
 config's ``gradient_checkpointing``). Trainable parameters are float32 master weights under bf16
 autocast (``master_dtype``), as the bundle trains. One sample = one conversation row (``max_targets`` 1:
-one target per image). It reports samples/s, model FLOP utilisation and peak memory.
+one target per image). It reports samples/s, model FLOP utilisation, peak memory and the share of
+padding tokens in the batches (what packing sequences could save at most). ``--sam-cache-gib``
+turns on the cache of frozen SAM embeddings (``sam_cache_gib``).
 
 Model FLOPs per sample = the teacher-forced forward of ``bench/flops.py`` at the batches' padded
 length + one more language-model forward for the backward pass through the frozen LLM (input
@@ -59,6 +61,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=3, help="untimed iterations per setting")
     parser.add_argument("--steps", type=int, default=10, help="timed iterations per setting")
     parser.add_argument("--num-workers", type=int, default=0, help="data loader workers (the config's num_workers)")
+    parser.add_argument("--sam-cache-gib", type=float, default=0.0,
+                        help="cache the frozen SAM embeddings (the config's sam_cache_gib); the warm-up then covers an epoch")  # fmt: skip
     parser.add_argument("--volumes", type=int, default=4, help="phantom volumes in the training set")
     parser.add_argument("--shape", type=int, nargs=3, help="phantom voxels (default 128 128 32; tiny: 64 64 16)")
     args = parser.parse_args()
@@ -68,28 +72,32 @@ def parse_args() -> argparse.Namespace:
 
 
 class IterationClock:
-    """Records the end time of every iteration and the rows and padded length of its batch; stops after ``total``."""
+    """Records the end time of every iteration and the rows, padded length and real tokens of its batch; stops after ``total``."""
 
     def __init__(self, device: torch.device, warmup: int, total: int) -> None:
         self.device, self.warmup, self.total = device, warmup, total
         self.times: list[float] = []
         self.rows: list[int] = []
         self.lengths: list[int] = []
+        self.tokens: list[int] = []
 
     def __call__(self, engine) -> None:
         self.times.append(clock(self.device))
         ids = engine.state.batch["input_ids"]
         self.rows.append(int(ids.shape[0]))
         self.lengths.append(int(ids.shape[1]))
+        self.tokens.append(int(engine.state.batch["attention_mask"].sum()))
         if len(self.times) == self.warmup:
             reset_peak_memory(self.device)
         if len(self.times) >= self.total:
             engine.terminate()
 
-    def timed(self) -> tuple[float, int, float]:
-        """(seconds, rows, mean padded length) of the iterations after the warm-up."""
-        rows = self.rows[self.warmup :]
-        return self.times[-1] - self.times[self.warmup - 1], sum(rows), sum(self.lengths[self.warmup :]) / len(rows)
+    def timed(self) -> tuple[float, int, float, float]:
+        """(seconds, rows, mean padded length, padding share in %) of the iterations after the warm-up."""
+        rows, lengths = self.rows[self.warmup :], self.lengths[self.warmup :]
+        padded = sum(r * n for r, n in zip(rows, lengths))
+        padding = 100 * (1 - sum(self.tokens[self.warmup :]) / padded)
+        return self.times[-1] - self.times[self.warmup - 1], sum(rows), sum(lengths) / len(lengths), padding
 
 
 def workflow(args, dataset_dir: Path, output_dir: Path, batch_size: int, network=None):
@@ -99,6 +107,7 @@ def workflow(args, dataset_dir: Path, output_dir: Path, batch_size: int, network
     overrides = {
         "dataset_dir": str(dataset_dir), "output_dir": str(output_dir), "device": torch.device(args.device),
         "batch_size": batch_size, "epochs": 1000, "max_targets": 1, "num_workers": args.num_workers,
+        "sam_cache_gib": args.sam_cache_gib,
         "train#trainer#train_handlers": TRAINER_HANDLERS,
     }  # fmt: skip
     if network is not None:
@@ -111,10 +120,13 @@ def workflow(args, dataset_dir: Path, output_dir: Path, batch_size: int, network
 
 
 def measure(flow, args) -> IterationClock:
-    """Runs the configured trainer for warm-up + timed iterations."""
+    """Runs the configured trainer for warm-up + timed iterations (with a SAM cache, the warm-up fills it)."""
     device = torch.device(args.device)
     trainer = flow.parser.get_parsed_content("train#trainer")
-    timer = IterationClock(device, args.warmup, args.warmup + args.steps)
+    warmup = args.warmup
+    if trainer.sam_cache is not None:
+        warmup = max(warmup, len(flow.parser.get_parsed_content("train#dataloader")) + 1)
+    timer = IterationClock(device, warmup, warmup + args.steps)
     trainer.add_event_handler(Events.ITERATION_COMPLETED, timer)
     trainer.run()
     return timer
@@ -144,22 +156,25 @@ def main() -> None:
                 try:
                     timer = measure(flow, args)
                 except torch.OutOfMemoryError:
-                    rows.append((mode, batch_size, "OOM", "-", "-", "-", "-"))
+                    rows.append((mode, batch_size, "OOM", "-", "-", "-", "-", "-"))
                     flow = None
                     torch.cuda.empty_cache()
                     break
                 flow = None  # a new workflow (data loader, optimizer) for the next setting
-                seconds, samples, length = timer.timed()
-                per_sample = sum(slice_flops(sizes, round(length)).values())
+                seconds, samples, length, padding = timer.timed()
+                flops = slice_flops(sizes, round(length))
+                if args.sam_cache_gib > 0:
+                    del flops["SAM image encoder"]  # read from the cache in the timed steps
+                per_sample = sum(flops.values())
                 per_sample += language_model(sizes["text_config"], round(length), sizes["medisee_config"].get("lora_r", 0))
                 throughput = samples / seconds
                 mfu = 100 * throughput * per_sample / rate
-                rows.append((mode, batch_size, round(length), throughput, per_sample / 1e12, mfu, peak_memory_gib(device)))
+                rows.append((mode, batch_size, round(length), padding, throughput, per_sample / 1e12, mfu, peak_memory_gib(device)))
     sizes_name = "tiny" if args.tiny else "full-size"
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     title = (f"MediSee training step, {sizes_name}, {network.llava.dtype} (trainable float32), {device} ({name}), "
-             f"matmul rate {rate / 1e12:.3g} TFLOP/s, torch {torch.__version__}")  # fmt: skip
-    headers = ["grad ckpt", "batch", "seq len", "samples/s", "TFLOP/sample", "MFU %", "peak GiB"]
+             f"SAM cache {args.sam_cache_gib:g} GiB, matmul rate {rate / 1e12:.3g} TFLOP/s, torch {torch.__version__}")  # fmt: skip
+    headers = ["grad ckpt", "batch", "seq len", "pad %", "samples/s", "TFLOP/sample", "MFU %", "peak GiB"]
     print_table(title, headers, rows)
 
 

@@ -32,7 +32,8 @@ class MediSeeCollate:
     The batch holds the model inputs (``input_ids``, ``attention_mask``, ``labels``,
     ``clip_pixel_values``, ``sam_pixel_values``, ``image_index``, ``original_sizes``) and the
     targets: ``masks`` (list of (H, W) float), ``boxes`` (B, 4 normalised xyxy), ``box_valid``
-    (B,) (False for empty masks), ``kinds``, ``class_names``, ``questions``, ``sources``.
+    (B,) (False for empty masks), ``kinds``, ``class_names``, ``questions``, ``sources`` (per row)
+    and ``image_sources`` (per image: the key of :class:`bundle.engines.SamEmbeddingCache`).
     """
 
     def __init__(
@@ -77,6 +78,7 @@ class MediSeeCollate:
             class_names=[t.class_name for _, t in rows],
             questions=[t.query.question for _, t in rows],
             sources=[samples[i]["source"] for i, _ in rows],
+            image_sources=[s["source"] for s in samples],
         )
         if self.with_label_queries:
             plain = [self.prompts.inference_example(label_question(t.class_name)) for _, t in rows]

@@ -3,6 +3,7 @@
 from bundle.engines.checkpoints import TrainingCheckpoint, latest_checkpoint
 from bundle.engines.epochs import EpochSetter
 from bundle.engines.evaluator import MediSeeEvaluator
+from bundle.engines.sam_cache import SamEmbeddingCache
 from bundle.engines.trainer import MediSeeTrainer
 
-__all__ = ["MediSeeTrainer", "MediSeeEvaluator", "TrainingCheckpoint", "latest_checkpoint", "EpochSetter"]
+__all__ = ["MediSeeTrainer", "MediSeeEvaluator", "TrainingCheckpoint", "latest_checkpoint", "EpochSetter", "SamEmbeddingCache"]

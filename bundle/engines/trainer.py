@@ -10,6 +10,7 @@ from monai.engines.utils import IterationEvents
 
 from bundle.engines.batch import LABEL_QUERY_PREFIX, model_inputs, to_device
 from bundle.engines.precision import engine_autocast
+from bundle.engines.sam_cache import SamEmbeddingCache, check_frozen_encoder
 
 
 class MediSeeTrainer(SupervisedTrainer):
@@ -20,6 +21,8 @@ class MediSeeTrainer(SupervisedTrainer):
         similarity_loss: the fine-tuning L_sim (:class:`bundle.losses.SimilarityLoss`); when set,
             batches must carry the plain label query of each row (``label_input_ids``, ...), which
             is run without gradients as the target similarity map.
+        sam_cache: a :class:`bundle.engines.SamEmbeddingCache` for the frozen SAM image
+            embeddings (batches then carry ``image_sources``); None = encode every step.
         **kwargs: ``SupervisedTrainer`` arguments (device, max_epochs, train_data_loader, network,
             optimizer, loss_function, train_handlers, ...); ``amp`` / ``amp_kwargs`` follow the
             config's ``dtype`` (:mod:`bundle.engines.precision`). ``loss_function`` is a
@@ -28,11 +31,16 @@ class MediSeeTrainer(SupervisedTrainer):
     ``engine.state.output`` is ``{"loss": float, "losses": {name: float}}``.
     """
 
-    def __init__(self, grad_clip: float | None = 1.0, similarity_loss=None, **kwargs) -> None:
+    def __init__(
+        self, grad_clip: float | None = 1.0, similarity_loss=None, sam_cache: SamEmbeddingCache | None = None, **kwargs
+    ) -> None:
         kwargs.setdefault("decollate", False)  # rows hold masks of different sizes
         super().__init__(**kwargs)
         self.grad_clip = grad_clip
         self.similarity_loss = similarity_loss
+        self.sam_cache = sam_cache
+        if sam_cache is not None:
+            check_frozen_encoder(self.network)
 
     def run(self) -> None:
         """Runs the training (MONAI's ``Trainer.run``)."""
@@ -48,9 +56,7 @@ class MediSeeTrainer(SupervisedTrainer):
         network = engine.network
         engine.network.train()
         with engine_autocast(engine):
-            # once per image (rows of one image share it); autograd keeps a graph only when the
-            # encoder trains (trainable == "all")
-            embeddings = _module(network).medsam.encode_images(batch["sam_pixel_values"])
+            embeddings = self._image_embeddings(network, batch)
             inputs = {k: v for k, v in model_inputs(batch).items() if k != "sam_pixel_values"}
             outputs = network(**inputs, sam_image_embeddings=embeddings, output_hidden_states=self.similarity_loss is not None)
             engine.fire_event(IterationEvents.FORWARD_COMPLETED)
@@ -61,6 +67,14 @@ class MediSeeTrainer(SupervisedTrainer):
         engine.fire_event(IterationEvents.LOSS_COMPLETED)
         self._update(engine, losses["loss"])
         return {"loss": float(losses["loss"].detach()), "losses": {k: float(v.detach()) for k, v in losses.items()}}
+
+    def _image_embeddings(self, network: torch.nn.Module, batch: dict) -> torch.Tensor:
+        """SAM image embeddings, once per image (rows of one image share it), from the cache when there is one."""
+        # autograd keeps a graph only when the encoder trains (trainable == "all")
+        encode = _module(network).medsam.encode_images
+        if self.sam_cache is None:
+            return encode(batch["sam_pixel_values"])
+        return self.sam_cache.embed(batch["image_sources"], batch["sam_pixel_values"], encode)
 
     def _update(self, engine: SupervisedTrainer, loss: torch.Tensor) -> None:
         """Backward pass, gradient clipping and optimiser step; float16 goes through MONAI's loss scaler."""

@@ -120,6 +120,16 @@ def test_bf16_training_autocasts_keeps_float32_master_weights_and_can_checkpoint
     assert not all(torch.equal(trainable[n], params[n]) for n in trainable)
 
 
+def test_the_configured_sam_cache_serves_every_image_of_the_second_epoch(phantoms, tmp_path):
+    flow = train_flow(phantoms, tmp_path, epochs=2, batch_size=4, val_interval=10, sam_cache_gib=0.1)
+    trainer = flow.parser.get_parsed_content("train#trainer")
+    flow.run()
+    cache = trainer.sam_cache
+    images = len(flow.parser.get_parsed_content("train#dataset"))
+    assert (cache.misses, cache.hits, len(cache)) == (images, images, images)
+    assert train_flow(phantoms, tmp_path / "off").parser.get_parsed_content("train#trainer").sam_cache is None
+
+
 def test_finetune_adds_the_similarity_loss(phantoms, tmp_path):
     flow = workflow(
         ["train.json", "finetune.json", "tiny.json"], dataset_dir=str(phantoms), output_dir=str(tmp_path),

@@ -1,0 +1,79 @@
+"""Caching the frozen SAM image embeddings across epochs (a training lever).
+
+When SAM's image encoder is frozen (``trainable`` ``paper``) and training slices are not
+augmented, a slice's image embedding is the same in every epoch, so it is computed once and
+looked up afterwards. The key is the sample's ``source`` (file and slice), which the collate
+passes per image as ``image_sources``. At full size an embedding is 256x64x64 values (2 MiB in
+bf16), so the cache is bounded by ``max_gib``; images beyond it are encoded every time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+from networks.errors import ConfigError
+
+GIB = 2**30
+
+
+class SamEmbeddingCache:
+    """A bounded map from image source to its SAM image embedding.
+
+    Args:
+        max_gib: memory the cached embeddings may take, in GiB (on ``device``).
+        device: where cached embeddings are kept; None = where they were computed (the GPU).
+            ``cpu`` trades a host-to-device copy per lookup for GPU memory.
+    """
+
+    def __init__(self, max_gib: float, device: str | torch.device | None = None) -> None:
+        if not max_gib > 0:
+            raise ConfigError(f"config 'sam_cache_gib' must be positive to cache SAM embeddings, got {max_gib!r}")
+        self.max_bytes = int(max_gib * GIB)
+        self.device = None if device is None else torch.device(device)
+        self._embeddings: dict[str, torch.Tensor] = {}
+        self.bytes = 0
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._embeddings)
+
+    def embed(self, keys: Sequence[str], pixel_values: torch.Tensor, encode: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """The embeddings of a batch of images: cached ones looked up, the others encoded (and kept while room is left).
+
+        Args:
+            keys: one source per image (``image_sources`` of the batch).
+            pixel_values: (N, 3, S, S) SAM inputs of the same images.
+            encode: the frozen encoder (``MedSAM.encode_images``); called once, on the missing images only.
+
+        Returns:
+            (N, C, h, w) embeddings in image order, on ``pixel_values``' device.
+        """
+        if len(keys) != len(pixel_values):
+            raise ValueError(f"{len(keys)} image keys for {len(pixel_values)} images")
+        missing = [i for i, key in enumerate(keys) if key not in self._embeddings]
+        self.hits += len(keys) - len(missing)
+        self.misses += len(missing)
+        computed = dict(zip(missing, encode(pixel_values[missing]))) if missing else {}
+        for i, embedding in computed.items():
+            self._store(keys[i], embedding)
+        target = pixel_values.device
+        return torch.stack([computed[i] if i in computed else self._embeddings[key].to(target, non_blocking=True) for i, key in enumerate(keys)])
+
+    def _store(self, key: str, embedding: torch.Tensor) -> None:
+        size = embedding.numel() * embedding.element_size()
+        if key in self._embeddings or self.bytes + size > self.max_bytes:
+            return
+        kept = embedding.detach()
+        # a row of the encoder's batch output is a view that would keep the whole batch alive
+        self._embeddings[key] = kept.to(self.device) if self.device is not None else kept.clone()
+        self.bytes += size
+
+
+def check_frozen_encoder(network: torch.nn.Module) -> None:
+    """Raises a :class:`ConfigError` when the SAM image encoder trains: its embeddings then change every step."""
+    encoder = getattr(network, "module", network).medsam.sam.image_encoder
+    if any(p.requires_grad for p in encoder.parameters()):
+        raise ConfigError("config 'sam_cache_gib' needs a frozen SAM image encoder (trainable 'paper'); it trains under 'all'")

@@ -1,0 +1,87 @@
+"""Caching the frozen SAM image embeddings across epochs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from ignite.engine import Events
+
+from bundle.engines import MediSeeTrainer, SamEmbeddingCache
+from bundle.losses import MediSeeLoss
+from networks.errors import ConfigError
+from tests.bundle.test_trainer import batch_with_targets
+from tests.conftest import build_tiny
+
+EPOCHS = 2
+
+
+def _batches(model, tokenizer) -> list[dict]:
+    """Two batches of three images each, every image with its own source."""
+    batches = []
+    for b in range(2):
+        batch = batch_with_targets(model, tokenizer)
+        batch["sam_pixel_values"] = batch["sam_pixel_values"] + b  # different images in each batch
+        batch["image_sources"] = [f"volume{b}.nii.gz#slice{i}" for i in range(len(batch["sam_pixel_values"]))]
+        batches.append(batch)
+    return batches
+
+
+def _train(sam_cache: SamEmbeddingCache | None) -> tuple[list[float], list[int]]:
+    """Losses of every iteration and the batch sizes the SAM image encoder saw."""
+    model, tokenizer = build_tiny(seed=3)
+    encoded: list[int] = []
+    model.medsam.sam.image_encoder.register_forward_hook(lambda module, args, out: encoded.append(len(args[0])))
+    losses: list[float] = []
+    trainer = MediSeeTrainer(
+        device=torch.device("cpu"),
+        max_epochs=EPOCHS,
+        train_data_loader=_batches(model, tokenizer),
+        network=model,
+        optimizer=torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3),
+        loss_function=MediSeeLoss(),
+        sam_cache=sam_cache,
+    )
+    trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda engine: losses.append(engine.state.output["loss"]))
+    torch.manual_seed(0)
+    trainer.run()
+    return losses, encoded
+
+
+def test_cached_embeddings_train_exactly_as_encoding_every_step():
+    plain_losses, plain_encoded = _train(None)
+    cache = SamEmbeddingCache(max_gib=1.0)
+    losses, encoded = _train(cache)
+    assert plain_encoded == [3, 3] * EPOCHS
+    assert encoded == [3, 3]  # the second epoch reads every embedding from the cache
+    assert cache.hits == 6 and cache.misses == 6 and len(cache) == 6
+    assert losses == pytest.approx(plain_losses, rel=1e-5, abs=1e-6)
+
+
+def test_the_cache_stays_within_its_memory_budget():
+    model, _ = build_tiny()
+    pixels = torch.rand(4, 3, model.medsam.image_size, model.medsam.image_size)
+    one = model.medsam.encode_images(pixels[:1])
+    budget = 2.5 * one.numel() * one.element_size() / 2**30  # room for two embeddings
+    cache = SamEmbeddingCache(max_gib=budget)
+    with torch.no_grad():
+        first = cache.embed([f"s{i}" for i in range(4)], pixels, model.medsam.encode_images)
+        again = cache.embed([f"s{i}" for i in range(4)], pixels, model.medsam.encode_images)
+    assert len(cache) == 2 and cache.bytes <= cache.max_bytes
+    assert cache.hits == 2 and cache.misses == 6
+    assert torch.allclose(first, again, atol=1e-6)
+
+
+def test_caching_is_refused_when_the_encoder_trains_or_the_budget_is_not_positive():
+    model, tokenizer = build_tiny(trainable="all")
+    with pytest.raises(ConfigError, match="sam_cache_gib"):
+        MediSeeTrainer(
+            device=torch.device("cpu"),
+            max_epochs=1,
+            train_data_loader=[batch_with_targets(model, tokenizer)],
+            network=model,
+            optimizer=torch.optim.AdamW([p for p in model.parameters() if p.requires_grad]),
+            loss_function=MediSeeLoss(),
+            sam_cache=SamEmbeddingCache(max_gib=1.0),
+        )
+    with pytest.raises(ConfigError, match="sam_cache_gib"):
+        SamEmbeddingCache(max_gib=0)
