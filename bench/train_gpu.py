@@ -11,10 +11,11 @@ config's ``gradient_checkpointing``). Trainable parameters are float32 master we
 autocast (``master_dtype``), as the bundle trains. One sample = one conversation row (``max_targets`` 1:
 one target per image). It reports samples/s, model FLOP utilisation, peak memory and the share of
 padding tokens in the batches (what packing sequences could save at most). ``--sam-cache-gib``
-turns on the cache of frozen SAM embeddings (``sam_cache_gib``).
+turns on the cache of frozen SAM embeddings (``sam_cache_gib``), ``--length-grouping K`` batches
+of similar conversation length (``length_grouping``).
 
-Model FLOPs per sample = the teacher-forced forward of ``bench/flops.py`` at the batches' padded
-length + one more language-model forward for the backward pass through the frozen LLM (input
+Model FLOPs per sample = the teacher-forced forward of ``bench/flops.py`` at the rows' mean real
+(unpadded) length, so padding counts as waste + one more language-model forward for the backward pass through the frozen LLM (input
 gradients only; weight gradients of LoRA, heads and decoder, and recomputation under gradient
 checkpointing, are not counted). Utilisation = model FLOP/s / the measured matmul rate.
 A batch size that runs out of GPU memory is reported as such (larger ones are skipped).
@@ -63,6 +64,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--num-workers", type=int, default=0, help="data loader workers (the config's num_workers)")
     parser.add_argument("--sam-cache-gib", type=float, default=0.0,
                         help="cache the frozen SAM embeddings (the config's sam_cache_gib); the warm-up then covers an epoch")  # fmt: skip
+    parser.add_argument("--length-grouping", type=int, default=0, help="batches sorted by length together (the config's length_grouping; 0 = off)")
     parser.add_argument("--volumes", type=int, default=4, help="phantom volumes in the training set")
     parser.add_argument("--shape", type=int, nargs=3, help="phantom voxels (default 128 128 32; tiny: 64 64 16)")
     args = parser.parse_args()
@@ -107,7 +109,7 @@ def workflow(args, dataset_dir: Path, output_dir: Path, batch_size: int, network
     overrides = {
         "dataset_dir": str(dataset_dir), "output_dir": str(output_dir), "device": torch.device(args.device),
         "batch_size": batch_size, "epochs": 1000, "max_targets": 1, "num_workers": args.num_workers,
-        "sam_cache_gib": args.sam_cache_gib,
+        "sam_cache_gib": args.sam_cache_gib, "length_grouping": args.length_grouping,
         "train#trainer#train_handlers": TRAINER_HANDLERS,
     }  # fmt: skip
     if network is not None:
@@ -162,18 +164,19 @@ def main() -> None:
                     break
                 flow = None  # a new workflow (data loader, optimizer) for the next setting
                 seconds, samples, length, padding = timer.timed()
-                flops = slice_flops(sizes, round(length))
+                real_length = round(length * (1 - padding / 100))  # useful work only: padding is not counted
+                flops = slice_flops(sizes, real_length)
                 if args.sam_cache_gib > 0:
                     del flops["SAM image encoder"]  # read from the cache in the timed steps
                 per_sample = sum(flops.values())
-                per_sample += language_model(sizes["text_config"], round(length), sizes["medisee_config"].get("lora_r", 0))
+                per_sample += language_model(sizes["text_config"], real_length, sizes["medisee_config"].get("lora_r", 0))
                 throughput = samples / seconds
                 mfu = 100 * throughput * per_sample / rate
                 rows.append((mode, batch_size, round(length), padding, throughput, per_sample / 1e12, mfu, peak_memory_gib(device)))
     sizes_name = "tiny" if args.tiny else "full-size"
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     title = (f"MediSee training step, {sizes_name}, {network.llava.dtype} (trainable float32), {device} ({name}), "
-             f"SAM cache {args.sam_cache_gib:g} GiB, matmul rate {rate / 1e12:.3g} TFLOP/s, torch {torch.__version__}")  # fmt: skip
+             f"SAM cache {args.sam_cache_gib:g} GiB, length grouping {args.length_grouping}, matmul rate {rate / 1e12:.3g} TFLOP/s, torch {torch.__version__}")  # fmt: skip
     headers = ["grad ckpt", "batch", "seq len", "pad %", "samples/s", "TFLOP/sample", "MFU %", "peak GiB"]
     print_table(title, headers, rows)
 

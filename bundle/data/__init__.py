@@ -2,6 +2,7 @@
 mixing, and the collate that builds model batches."""
 
 from bundle.data.base import Target, TargetDataset
+from bundle.data.batching import ConversationLengths, LengthGroupedBatchSampler
 from bundle.data.collate import MediSeeCollate
 from bundle.data.images2d import MediSeeTestDataset, SAMed2DDataset
 from bundle.data.nifti import NiftiSliceDataset
@@ -20,4 +21,6 @@ __all__ = [
     "QuestionSampler",
     "read_prompt_pools",
     "mixed_dataset",
+    "ConversationLengths",
+    "LengthGroupedBatchSampler",
 ]

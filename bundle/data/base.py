@@ -120,18 +120,30 @@ class TargetDataset(Dataset):
     def __len__(self) -> int:
         return len(self._items)
 
-    def __getitem__(self, index: int) -> dict:
+    def draw(self, index: int) -> tuple[Hashable, list[tuple[Hashable, str, Query]]]:
+        """Item ``index``'s image key and its (target key, class name, query) triples at this epoch, without pixels.
+
+        The choice depends only on (seed, epoch, index), so a batch sampler can read the questions
+        (and so the conversation lengths) before the item is loaded, and gets what ``__getitem__`` returns.
+        """
         image_key, targets, kind = self._items[index]
         epoch = self.epoch if self.mode == "train" else 0
         rng = random.Random(f"{self.seed}/{epoch}/{index}")
         if self.mode == "train" and len(targets) > self.max_targets:
             targets = rng.sample(targets, self.max_targets)
         extra = self.entry_pools(image_key)
-        image = self.load_image(image_key)
-        out = []
+        drawn = []
         for target in targets:
             name = self.class_name(image_key, target)
             query = self.sampler.sample(name, rng, extra) if kind is None else self.sampler.query(name, kind, rng, extra)
+            drawn.append((target, name, query))
+        return image_key, drawn
+
+    def __getitem__(self, index: int) -> dict:
+        image_key, drawn = self.draw(index)
+        image = self.load_image(image_key)
+        out = []
+        for target, name, query in drawn:
             mask = self.load_mask(image_key, target, tuple(image.shape[-2:]))
             out.append(Target(mask, name, query, self.given_box(image_key, target)))
         return {"image": image, "targets": out, "source": self.source(image_key)}

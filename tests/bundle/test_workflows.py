@@ -16,6 +16,7 @@ from ignite.engine import Events
 from monai.bundle import ConfigWorkflow
 from safetensors.torch import load_file
 
+from bundle.data import LengthGroupedBatchSampler
 from bundle.engines.checkpoints import STATE_FILE, checkpoints_in
 from networks.checkpoint import WEIGHTS_NAME
 from bundle.phantoms import write_dataset
@@ -128,6 +129,19 @@ def test_the_configured_sam_cache_serves_every_image_of_the_second_epoch(phantom
     images = len(flow.parser.get_parsed_content("train#dataset"))
     assert (cache.misses, cache.hits, len(cache)) == (images, images, images)
     assert train_flow(phantoms, tmp_path / "off").parser.get_parsed_content("train#trainer").sam_cache is None
+
+
+def test_length_grouping_feeds_the_trainer_grouped_batches(phantoms, tmp_path):
+    flow = train_flow(phantoms, tmp_path, epochs=1, batch_size=2, val_interval=10, length_grouping=4)
+    loader = flow.parser.get_parsed_content("train#dataloader")
+    assert isinstance(loader.batch_sampler, LengthGroupedBatchSampler)
+    assert len(loader) == -(-len(flow.parser.get_parsed_content("train#dataset")) // 2)
+    trainer = flow.parser.get_parsed_content("train#trainer")
+    trainer.add_event_handler(Events.ITERATION_COMPLETED(once=2), lambda engine: engine.terminate())
+    flow.run()
+    assert trainer.state.iteration == 2 and trainer.state.batch["input_ids"].shape[0] >= 2
+    plain = train_flow(phantoms, tmp_path / "plain").parser.get_parsed_content("train#dataloader")
+    assert not isinstance(plain.batch_sampler, LengthGroupedBatchSampler)
 
 
 def test_finetune_adds_the_similarity_loss(phantoms, tmp_path):
