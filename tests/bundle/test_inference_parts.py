@@ -5,6 +5,7 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from bundle.inference import (
@@ -98,6 +99,18 @@ def test_answers_stop_at_the_end_token_and_keep_the_candidate_tokens(tiny):
     ids = tokenizer(" It is [SEG] and [BBOX].", add_special_tokens=False).input_ids
     noise = tokenizer("ignored", add_special_tokens=False).input_ids
     assert generator.decode([tokenizer.pad_token_id, *ids, tokenizer.eos_token_id, *noise]) == "It is [SEG] and [BBOX]."
+
+
+def test_a_static_answer_cache_generates_the_same_answer_as_the_dynamic_one(tiny):
+    model, tokenizer = tiny
+    prompts = PromptBuilder.for_model(tokenizer, model)
+    image = torch.rand(1, 40, 48, generator=torch.Generator().manual_seed(0))
+    tokens = 12
+    dynamic = AnswerGenerator(prompts, tokens)(model, image, "Where is the liver?")
+    static = AnswerGenerator(prompts, tokens, cache="static")(model, image, "Where is the liver?")
+    assert dynamic and static == dynamic
+    with pytest.raises(ConfigError, match="answer_cache"):
+        AnswerGenerator(prompts, tokens, cache="paged")
 
 
 def test_tiles_are_the_target_slices_or_a_few_interior_ones():
