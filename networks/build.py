@@ -12,7 +12,7 @@ from transformers import PreTrainedTokenizerBase
 from networks.checkpoint import load_checkpoint
 from networks.config import MediSeeConfig, SamConfig
 from networks.errors import ConfigError
-from networks.llava import fit_vocabulary, llava_config, load_llava, random_llava
+from networks.llava import fit_vocabulary, llava_config, load_llava, random_llava, set_attention
 from networks.medisee import MediSee
 from networks.medsam import MedSAM, load_medsam_state_dict
 from networks.tokenizer import token_id
@@ -44,6 +44,7 @@ def build_medisee(
     medsam_path: str | os.PathLike | None = None,
     checkpoint: str | os.PathLike | None = None,
     dtype: str = "float32",
+    attn_implementation: str = "sdpa",
 ) -> MediSee:
     """Builds MediSee, loading whatever weights are configured.
 
@@ -57,6 +58,7 @@ def build_medisee(
         medsam_path: ``medsam_vit_b.pth``; None = random SAM.
         checkpoint: trained MediSee directory; None = untrained heads (a warning says so).
         dtype: ``float32``, ``bfloat16`` or ``float16``.
+        attn_implementation: LLaVA's attention kernel (:func:`networks.llava.set_attention`).
     """
     torch_dtype(dtype)
     config = MediSeeConfig.from_dict(medisee_config)
@@ -73,6 +75,7 @@ def build_medisee(
             raise ConfigError("config 'text_config' and 'vision_config' are required when 'llava_path' is null")
         llava = random_llava(llava_config(text_config, vision_config, image_token_id), DTYPES[dtype])
     fit_vocabulary(llava, len(tokenizer))
+    set_attention(llava, attn_implementation)
 
     medsam = MedSAM(SamConfig.from_dict(sam_config))
     if medsam_path is not None:

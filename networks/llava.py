@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 # LLaVA-Med v1.5 uses CLIP's penultimate layer and drops the CLS token ("patch" features).
 VISION_FEATURE_LAYER = -2
 VISION_FEATURE_STRATEGY = "default"
+# transformers' own attention kernels; hub kernels ("kernels-community/...") would be downloads
+ATTENTION_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2", "flash_attention_3")
 
 
 def llava_config(text_config: dict[str, Any], vision_config: dict[str, Any], image_token_id: int) -> LlavaConfig:
@@ -127,3 +129,21 @@ def set_gradient_checkpointing(model: torch.nn.Module, enabled: bool) -> torch.n
     else:
         llava.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     return model
+
+
+def set_attention(llava: LlavaForConditionalGeneration, implementation: str) -> None:
+    """Selects the attention kernel of LLaVA's language model and vision tower (transformers' switch).
+
+    ``sdpa`` (PyTorch's scaled-dot-product attention: flash or memory-efficient kernels on GPUs) is
+    transformers' default; ``eager`` is the plain matmul-softmax reference; ``flash_attention_2`` /
+    ``_3`` need the ``flash-attn`` package. Outputs agree up to kernel rounding.
+
+    Raises:
+        ConfigError: naming the config key, for an unknown name or a kernel whose package is missing.
+    """
+    if implementation not in ATTENTION_IMPLEMENTATIONS:
+        raise ConfigError(f"config 'attn_implementation' must be one of {ATTENTION_IMPLEMENTATIONS}, got {implementation!r}")
+    try:
+        llava.set_attn_implementation(implementation)
+    except (ImportError, ValueError) as exc:
+        raise ConfigError(f"config 'attn_implementation' {implementation!r} cannot be used here: {brief(exc)}") from None

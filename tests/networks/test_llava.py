@@ -1,11 +1,15 @@
-"""The LLaVA part's switches: gradient checkpointing of the language model."""
+"""The LLaVA part's switches: gradient checkpointing of the language model, the attention kernel."""
 
 from __future__ import annotations
 
+import importlib.util
+
+import pytest
 import torch
 
 from bundle.losses import MediSeeLoss
-from networks.llava import set_gradient_checkpointing
+from networks.errors import ConfigError
+from networks.llava import set_attention, set_gradient_checkpointing
 from tests.bundle.test_trainer import batch_with_targets
 from tests.conftest import build_tiny
 
@@ -41,3 +45,34 @@ def test_gradient_checkpointing_recomputes_the_same_loss_and_gradients():
 
     set_gradient_checkpointing(model, False)
     assert not _checkpointing(model)
+
+
+def test_eager_and_sdpa_attention_give_the_same_outputs():
+    model, tokenizer = build_tiny(attn_implementation="eager")
+    assert model.llava.config.text_config._attn_implementation == "eager"
+    batch = batch_with_targets(model, tokenizer)
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "clip_pixel_values", "sam_pixel_values", "image_index", "original_sizes")}
+    model.eval()
+    with torch.no_grad():
+        eager = model(**inputs)
+        set_attention(model.llava, "sdpa")
+        sdpa = model(**inputs)
+    assert torch.allclose(eager.boxes_xyxy, sdpa.boxes_xyxy, atol=1e-5)
+    for a, b in zip(eager.mask_logits, sdpa.mask_logits):
+        assert torch.allclose(a, b, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["flash", "kernels-community/flash-attn"])
+def test_an_unknown_attention_kernel_is_refused_naming_the_key(name):
+    model, _ = build_tiny()
+    with pytest.raises(ConfigError, match="attn_implementation"):
+        set_attention(model.llava, name)
+
+
+def test_a_flash_attention_kernel_without_its_package_is_a_config_error():
+    if importlib.util.find_spec("flash_attn") is not None:
+        pytest.skip("flash-attn is installed here, so the kernel is usable")
+    model, _ = build_tiny()
+    with pytest.raises(ConfigError, match="attn_implementation.*flash_attention_2"):
+        set_attention(model.llava, "flash_attention_2")
+    assert model.llava.config.text_config._attn_implementation == "sdpa"  # left as it was
