@@ -2,6 +2,8 @@
 
     python bench/infer_gpu.py                              # one GPU: full size, bf16, 512x512x200 volume
     python bench/infer_gpu.py --tiny --device cpu          # smoke run on a CPU (tiny sizes, small volume)
+    python bench/infer_gpu.py --compile none sam llm all   # the torch.compile lever, one block of rows per mode
+    python bench/infer_gpu.py --volumes 4 --num-workers 1  # the loading lever: next volume loads during inference
 
 Builds ``configs/inference.json`` (+ ``configs/tiny.json`` with ``--tiny``) on the device, writes a
 phantom CT volume and measures, side by side:
@@ -14,16 +16,24 @@ phantom CT volume and measures, side by side:
 - the ceiling: measured matmul rate / FLOPs per slice (``bench/flops.py``; torch's FLOP counter
   on one real forward is printed beside it; on CPUs it misses SDPA attention).
 
-Peak memory is per row on GPUs (``max_memory_allocated``), the process's peak RSS on CPUs. The
-table comes last. Run by hand, never in the test suite; figures go to ``bench/RESULTS.md``.
+Each ``--compile`` mode (the ``compile`` config id) builds the network afresh and measures every
+row again, labelled with the mode; "1st s" is the untimed warm-up call of each row, which with a
+compile mode holds the compilation (and recompilations for new batch sizes). ``--volumes`` copies
+the phantom so the workflow rows cover a list; they report seconds per volume. ``--num-workers``
+is the ``num_workers`` config id. Peak memory is per row on GPUs (``max_memory_allocated``), the
+process's peak RSS on CPUs. The table comes last. Run by hand, never in the test suite; figures go
+to ``bench/RESULTS.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
+import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -45,6 +55,7 @@ from bench.common import (  # noqa: E402
 from bench.flops import slice_flops  # noqa: E402
 from bundle.engines.batch import autocast  # noqa: E402
 from bundle.inference.inferer import batches, model_inputs  # noqa: E402
+from networks.compile import COMPILE_PARTS  # noqa: E402
 from transforms import keys as TK  # noqa: E402
 from transforms.preprocess import clip_preprocess, medsam_preprocess  # noqa: E402
 from transforms.slicing import iter_slices  # noqa: E402
@@ -64,6 +75,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--explain-batch", type=int, default=32, help="slices per generate() call when explaining every slice")
     parser.add_argument("--explain-slices", type=int, default=64, help="slices explained (a prefix of the volume)")
     parser.add_argument("--lisa-slices", type=int, default=8)
+    parser.add_argument("--compile", nargs="+", choices=list(COMPILE_PARTS), default=["none"],
+                        help="compile config id(s); each mode gets its own rows")  # fmt: skip
+    parser.add_argument("--compile-backend", default="inductor")
+    parser.add_argument("--num-workers", type=int, default=0, help="num_workers config id (volumes loaded ahead)")
+    parser.add_argument("--volumes", type=int, default=1, help="copies of the phantom the workflow rows infer")
     args = parser.parse_args()
     args.shape = args.shape or ([64, 64, 16] if args.tiny else [512, 512, 200])
     return args
@@ -84,7 +100,8 @@ def generate(network, prompts, images: list[torch.Tensor], tokens: int) -> None:
 def count_flops(network, prompts, image: torch.Tensor) -> int:
     """torch's FLOP count of one slice's teacher-forced forward."""
     conversation = prompts.inference_example(QUERY)
-    with FlopCounterMode(display=False) as counter:
+    # compiled parts would run generated kernels the counter cannot see
+    with torch.compiler.set_stance("force_eager"), FlopCounterMode(display=False) as counter:
         network(**model_inputs(network, [image], conversation, prompts.tokenizer.pad_token_id))
     return counter.get_total_flops()
 
@@ -92,13 +109,14 @@ def count_flops(network, prompts, image: torch.Tensor) -> int:
 class Bench:
     """The workflow built once on the device; each method times one way of running it."""
 
-    def __init__(self, args: argparse.Namespace, volume: Path, out: Path) -> None:
+    def __init__(self, args: argparse.Namespace, images: Path, out: Path, compile_mode: str) -> None:
         from monai.bundle import ConfigWorkflow
 
         self.device = torch.device(args.device)
         self.flow = ConfigWorkflow(
-            config_file=config_files(train=False, tiny=args.tiny), workflow_type="infer", image=str(volume),
+            config_file=config_files(train=False, tiny=args.tiny), workflow_type="infer", image=str(images),
             query=QUERY, output_dir=str(out), overwrite=True, device=self.device, max_new_tokens=args.max_new_tokens,
+            compile=compile_mode, compile_backend=args.compile_backend, num_workers=args.num_workers,
         )  # fmt: skip
         self.flow.initialize()
         parser = self.flow.parser
@@ -151,16 +169,75 @@ class Bench:
                 self.inferer.batch_size = 1
                 self.inferer.segment([item], self.network, QUERY, "")
 
-    def timed(self, fn, repeats: int) -> tuple[float, float]:
-        """(best seconds over ``repeats`` calls of ``fn`` after one warm-up call, peak memory GiB)."""
+    def timed(self, fn, repeats: int) -> tuple[float, float, float]:
+        """(best seconds over ``repeats`` calls of ``fn`` after one warm-up call, peak memory GiB, warm-up seconds)."""
+        start = clock(self.device)
         fn()
+        first = clock(self.device) - start
         reset_peak_memory(self.device)
         best = float("inf")
         for _ in range(repeats):
             start = clock(self.device)
             fn()
             best = min(best, clock(self.device) - start)
-        return best, peak_memory_gib(self.device)
+        return best, peak_memory_gib(self.device), first
+
+
+def write_volumes(folder: Path, shape: list[int], count: int) -> Path:
+    """``count`` copies of one phantom volume in ``folder`` (the workflow's ``--image``)."""
+    folder.mkdir()
+    first = write_phantom_volume(folder / "phantom_0.nii.gz", shape)
+    for index in range(1, count):
+        shutil.copyfile(first, folder / f"phantom_{index}.nii.gz")
+    return folder
+
+
+def measure(bench: Bench, args: argparse.Namespace, mode: str) -> list[tuple]:
+    """Rows (label, batch, seconds per volume, slices/s, peak GiB, warm-up seconds) of one compile mode."""
+    n, tag, rows = len(bench.slices), f" [compile {mode}]", []
+
+    def add(label: str, batch: int, fn: Callable[[], object], slices: int, repeats: int = args.repeats) -> None:
+        seconds, peak, first = bench.timed(fn, repeats)  # ``slices`` slices per call: per volume of n slices
+        rows.append((label + tag, batch, seconds * n / slices, slices / seconds, peak, first))
+
+    for answer in (False, True):
+        label = "workflow, masks+boxes" + (" + 1 answer" if answer else "")
+        for batch_size in args.batch_sizes:
+            add(label, batch_size, lambda: bench.run_workflow(batch_size, answer), n * args.volumes)
+    for batch_size in args.batch_sizes:
+        add("model only, masks+boxes", batch_size, lambda: bench.segment(bench.slices, batch_size), n)
+    batch_size = max(args.batch_sizes)
+    add("SAM image encoder alone", batch_size, lambda: bench.sam_encoder(bench.slices, batch_size), n)
+    explained, tokens = bench.slices[: args.explain_slices], args.max_new_tokens
+    add(f"model only, + {tokens}-token answer per slice", args.explain_batch,
+        lambda: bench.explain_every_slice(explained, args.explain_batch, tokens), len(explained), 1)  # fmt: skip
+    lisa = bench.slices[: args.lisa_slices]
+    add(f"LISA-style loop (generate {tokens}, then mask)", 1, lambda: bench.lisa_loop(lisa, tokens), len(lisa), 1)
+    return rows
+
+
+def release(bench: Bench) -> None:
+    """Frees a mode's network and its compiled code before the next mode builds its own."""
+    del bench.network, bench.flow, bench.inferer, bench.answer_generator, bench.prompts
+    gc.collect()
+    torch.compiler.reset()  # compiled code is cached per function: the next mode starts with none
+    if bench.device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def flops_and_ceiling(bench: Bench, device: torch.device) -> tuple[float, float, torch.dtype]:
+    """(FLOPs per slice by formula, ceiling slices/s, model dtype); prints the FLOP table and the matmul rate."""
+    flops = slice_flops(bench.sizes, bench.seq_len)
+    per_slice = sum(flops.values())
+    with torch.no_grad(), autocast(device):
+        counted = count_flops(bench.network, bench.prompts, bench.slices[0][TK.IMAGE])
+    rate = matmul_rate(device)
+    ceiling = rate / per_slice
+    print_table("FLOPs per slice (teacher-forced masks and boxes)", ["component", "GFLOP"],
+                [*((k, v / 1e9) for k, v in flops.items()), ("total (formula)", per_slice / 1e9),
+                 ("total (torch FLOP counter)", counted / 1e9)])  # fmt: skip
+    print(f"matmul rate {rate / 1e12:.1f} TFLOP/s -> ceiling {ceiling:.1f} slices/s", flush=True)
+    return per_slice, ceiling, bench.network.llava.dtype
 
 
 def main() -> None:
@@ -168,52 +245,31 @@ def main() -> None:
     enter_bundle_root()
     torch.manual_seed(0)
     device = torch.device(args.device)
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         start = clock(device)
-        volume = write_phantom_volume(Path(tmp) / "phantom.nii.gz", args.shape)
-        print(f"volume {args.shape} written in {clock(device) - start:.1f} s", flush=True)
-        bench = Bench(args, volume, Path(tmp) / "out")
+        images = write_volumes(Path(tmp) / "images", args.shape, args.volumes)
+        print(f"{args.volumes} volume(s) {args.shape} written in {clock(device) - start:.1f} s", flush=True)
         logging.disable(logging.INFO)  # the engines' progress logs would bury the table
-        n = len(bench.slices)
-        print(f"network built on {device} in {bench.build_seconds:.1f} s; {n} slices; prompt {bench.seq_len} tokens", flush=True)
+        for index, mode in enumerate(args.compile):
+            bench = Bench(args, images, Path(tmp) / "out", mode)
+            n = len(bench.slices)
+            print(f"[compile {mode}] network built on {device} in {bench.build_seconds:.1f} s; {n} slices; "
+                  f"prompt {bench.seq_len} tokens", flush=True)  # fmt: skip
+            if index == 0:
+                per_slice, ceiling, dtype = flops_and_ceiling(bench, device)
+            rows += measure(bench, args, mode)
+            release(bench)
 
-        flops = slice_flops(bench.sizes, bench.seq_len)
-        per_slice = sum(flops.values())
-        with torch.no_grad(), autocast(device):
-            counted = count_flops(bench.network, bench.prompts, bench.slices[0][TK.IMAGE])
-        rate = matmul_rate(device)
-        ceiling = rate / per_slice
-        print_table("FLOPs per slice (teacher-forced masks and boxes)", ["component", "GFLOP"],
-                    [*((k, v / 1e9) for k, v in flops.items()), ("total (formula)", per_slice / 1e9),
-                     ("total (torch FLOP counter)", counted / 1e9)])  # fmt: skip
-        print(f"matmul rate {rate / 1e12:.1f} TFLOP/s -> ceiling {ceiling:.1f} slices/s", flush=True)
-
-        rows = []
-        for answer in (False, True):
-            for batch_size in args.batch_sizes:
-                seconds, peak = bench.timed(lambda: bench.run_workflow(batch_size, answer), args.repeats)
-                label = "workflow, masks+boxes" + (" + 1 answer" if answer else "")
-                rows.append((label, batch_size, seconds, n / seconds, peak))
-        for batch_size in args.batch_sizes:
-            seconds, peak = bench.timed(lambda: bench.segment(bench.slices, batch_size), args.repeats)
-            rows.append(("model only, masks+boxes", batch_size, seconds, n / seconds, peak))
-        batch_size = max(args.batch_sizes)
-        seconds, peak = bench.timed(lambda: bench.sam_encoder(bench.slices, batch_size), args.repeats)
-        rows.append(("SAM image encoder alone", batch_size, seconds, n / seconds, peak))
-        explained = bench.slices[: args.explain_slices]
-        seconds, peak = bench.timed(lambda: bench.explain_every_slice(explained, args.explain_batch, args.max_new_tokens), 1)
-        rows.append((f"model only, + {args.max_new_tokens}-token answer per slice", args.explain_batch, seconds * n / len(explained), len(explained) / seconds, peak))
-        lisa = bench.slices[: args.lisa_slices]
-        seconds, peak = bench.timed(lambda: bench.lisa_loop(lisa, args.max_new_tokens), 1)
-        rows.append((f"LISA-style loop (generate {args.max_new_tokens}, then mask)", 1, seconds * n / len(lisa), len(lisa) / seconds, peak))
-
-    headers = ["setting", "batch", "volume s", "slices/s", "% ceiling", "peak GiB"]
-    table = [(label, b, s, r, 100 * r / ceiling, p) for label, b, s, r, p in rows]
-    table.append(("ceiling (matmul rate / FLOPs per slice)", "-", n / ceiling, ceiling, 100.0, "-"))
+    headers = ["setting", "batch", "volume s", "slices/s", "% ceiling", "peak GiB", "1st s"]
+    table = [(label, b, s, r, 100 * r / ceiling, p, f) for label, b, s, r, p, f in rows]
+    table.append(("ceiling (matmul rate / FLOPs per slice)", "-", n / ceiling, ceiling, 100.0, "-", "-"))
     sizes = "tiny" if args.tiny else "full-size"
-    title = (f"MediSee inference, {sizes}, {bench.network.llava.dtype}, {device} "
+    title = (f"MediSee inference, {sizes}, {dtype}, {device} "
              f"({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), volume "
-             f"{'x'.join(map(str, args.shape))}, {per_slice / 1e12:.3g} TFLOP/slice, torch {torch.__version__}")  # fmt: skip
+             f"{'x'.join(map(str, args.shape))}, {per_slice / 1e12:.3g} TFLOP/slice, num_workers "
+             f"{args.num_workers}, {args.volumes} volume(s), compile backend {args.compile_backend}, "
+             f"torch {torch.__version__}")  # fmt: skip
     print_table(title, headers, table)
 
 

@@ -15,6 +15,7 @@ _EXPORTS = {
     "SamConfig": "networks.config",
     "build_medisee": "networks.build",
     "build_tokenizer": "networks.tokenizer",
+    "compile_network": "networks.compile",
     "save_checkpoint": "networks.checkpoint",
     "load_checkpoint": "networks.checkpoint",
     "trainable_report": "networks.trainable",

@@ -1,7 +1,8 @@
 """The inference workflow (``configs/inference.json``): volumes + a question -> mask, boxes, answer, overlay.
 
 Data flow: :func:`datalist` (volumes named by ``--image``, each with the question) ->
-preprocessing (:class:`LoadInputd`, finite values, CT window / MR normalisation) ->
+preprocessing (:class:`LoadInputd`, finite values, CT window / MR normalisation; in
+``num_workers`` worker processes of the :class:`VolumeLoader`, ahead of the model) ->
 :class:`VolumeEvaluator` -> :class:`SliceInferer` (MediSee on ``batch_size`` slices per forward,
 :class:`AnswerGenerator` on the slice with the largest target) -> postprocessing
 (:class:`SaveOverlayd`, ``Invertd`` to the file's grid, :class:`DescribeTargetd`,
@@ -26,6 +27,7 @@ from bundle.inference.evaluator import VolumeEvaluator, no_collation
 from bundle.inference.geometry import DescribeTargetd
 from bundle.inference.inferer import SliceInferer, SlicePrediction
 from bundle.inference.inputs import LoadInputd, datalist, find_volumes, input_folder, require_volumes
+from bundle.inference.loading import VolumeLoader
 from bundle.inference.outputs import OutputLayout
 from bundle.inference.settings import check_query, check_query_fits, flag, image_intensity
 from bundle.inference.summary import InferenceSummary
@@ -44,6 +46,7 @@ __all__ = [
     "SliceInferer",
     "SlicePrediction",
     "VolumeEvaluator",
+    "VolumeLoader",
     "check_free_everywhere",
     "check_query",
     "check_query_fits",
