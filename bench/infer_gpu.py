@@ -4,6 +4,8 @@
     python bench/infer_gpu.py --tiny --device cpu          # smoke run on a CPU (tiny sizes, small volume)
     python bench/infer_gpu.py --compile none sam llm all   # the torch.compile lever, one block of rows per mode
     python bench/infer_gpu.py --volumes 4 --num-workers 1  # the loading lever: next volume loads during inference
+    python bench/infer_gpu.py --answer-cache static        # the decoding lever: static KV cache, CUDA graphs
+    python bench/infer_gpu.py --attn eager                 # the attention-kernel lever (sdpa is the default)
 
 Builds ``configs/inference.json`` (+ ``configs/tiny.json`` with ``--tiny``) on the device, writes a
 phantom CT volume and measures, side by side:
@@ -20,7 +22,8 @@ Each ``--compile`` mode (the ``compile`` config id) builds the network afresh an
 row again, labelled with the mode; "1st s" is the untimed warm-up call of each row, which with a
 compile mode holds the compilation (and recompilations for new batch sizes). ``--volumes`` copies
 the phantom so the workflow rows cover a list; they report seconds per volume. ``--num-workers``
-is the ``num_workers`` config id. Peak memory is per row on GPUs (``max_memory_allocated``), the
+is the ``num_workers`` config id, ``--answer-cache`` the ``answer_cache`` one (also used by the
+explanation and LISA rows) and ``--attn`` the ``attn_implementation`` one. Peak memory is per row on GPUs (``max_memory_allocated``), the
 process's peak RSS on CPUs. The table comes last. Run by hand, never in the test suite; figures go
 to ``bench/RESULTS.md``.
 """
@@ -53,9 +56,11 @@ from bench.common import (  # noqa: E402
     write_phantom_volume,
 )
 from bench.flops import slice_flops  # noqa: E402
-from bundle.engines.batch import autocast  # noqa: E402
+from bundle.engines import precision  # noqa: E402
+from bundle.inference.answer import CACHES  # noqa: E402
 from bundle.inference.inferer import batches, model_inputs  # noqa: E402
 from networks.compile import COMPILE_PARTS  # noqa: E402
+from networks.llava import ATTENTION_IMPLEMENTATIONS  # noqa: E402
 from transforms import keys as TK  # noqa: E402
 from transforms.preprocess import clip_preprocess, medsam_preprocess  # noqa: E402
 from transforms.slicing import iter_slices  # noqa: E402
@@ -80,12 +85,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--compile-backend", default="inductor")
     parser.add_argument("--num-workers", type=int, default=0, help="num_workers config id (volumes loaded ahead)")
     parser.add_argument("--volumes", type=int, default=1, help="copies of the phantom the workflow rows infer")
+    parser.add_argument("--answer-cache", choices=CACHES, default="dynamic", help="answer_cache config id (static: CUDA graphs)")
+    parser.add_argument("--attn", choices=ATTENTION_IMPLEMENTATIONS, default="sdpa", help="attn_implementation config id")
     args = parser.parse_args()
     args.shape = args.shape or ([64, 64, 16] if args.tiny else [512, 512, 200])
     return args
 
 
-def generate(network, prompts, images: list[torch.Tensor], tokens: int) -> None:
+def generate(network, prompts, images: list[torch.Tensor], tokens: int, cache: str = "dynamic") -> None:
     """Greedy ``generate()`` of exactly ``tokens`` tokens for each slice of ``images`` (one batch, same question)."""
     llava = network.llava
     ids = torch.tensor([prompts.prompt_ids(QUERY)] * len(images), device=images[0].device)
@@ -94,6 +101,7 @@ def generate(network, prompts, images: list[torch.Tensor], tokens: int) -> None:
     llava.generate(
         input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=pixels, max_new_tokens=tokens,
         min_new_tokens=tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+        cache_implementation=None if cache == "dynamic" else cache,
     )  # fmt: skip
 
 
@@ -117,6 +125,7 @@ class Bench:
             config_file=config_files(train=False, tiny=args.tiny), workflow_type="infer", image=str(images),
             query=QUERY, output_dir=str(out), overwrite=True, device=self.device, max_new_tokens=args.max_new_tokens,
             compile=compile_mode, compile_backend=args.compile_backend, num_workers=args.num_workers,
+            answer_cache=args.answer_cache, attn_implementation=args.attn,
         )  # fmt: skip
         self.flow.initialize()
         parser = self.flow.parser
@@ -130,6 +139,12 @@ class Bench:
         loaded = parser.get_parsed_content("preprocessing")(dict(entry))
         self.slices = list(iter_slices(loaded[TK.IMAGE].to(self.device), self.inferer.slice_axis))
         self.seq_len = len(self.prompts.inference_example(QUERY).input_ids)
+        self.amp = parser.get_parsed_content("amp"), parser.get_parsed_content("amp_kwargs")
+        self.answer_cache = args.answer_cache
+
+    def autocast(self):
+        """The bundle's precision policy (autocast in the model's dtype when it is a low-precision one)."""
+        return precision.autocast(self.device, *self.amp)
 
     def run_workflow(self, batch_size: int, answer: bool) -> float:
         """Seconds of one end-to-end workflow run (load to written outputs)."""
@@ -142,30 +157,30 @@ class Bench:
     def segment(self, slices: list[dict], batch_size: int) -> None:
         """The inferer's teacher-forced batches on already loaded slices (no I/O)."""
         self.inferer.batch_size = batch_size
-        with torch.no_grad(), autocast(self.device):
+        with torch.no_grad(), self.autocast():
             self.inferer.segment(slices, self.network, QUERY, "")
 
     def sam_encoder(self, slices: list[dict], batch_size: int) -> None:
         """The frozen SAM image encoder alone on the slices (preprocessing included)."""
         medsam, dtype = self.network.medsam, self.network.llava.dtype
-        with torch.no_grad(), autocast(self.device):
+        with torch.no_grad(), self.autocast():
             for batch in batches(slices, batch_size):
                 images = [s[TK.IMAGE] for s in batch]
                 medsam.encode_images(medsam_preprocess(images, medsam.image_size, medsam.config.resize).to(dtype))
 
     def explain_every_slice(self, slices: list[dict], batch_size: int, tokens: int) -> None:
         """Masks and a ``tokens``-token explanation for every slice, ``batch_size`` slices at a time."""
-        with torch.no_grad(), autocast(self.device):
+        with torch.no_grad(), self.autocast():
             for batch in batches(slices, batch_size):
                 self.inferer.batch_size = batch_size
                 self.inferer.segment(batch, self.network, QUERY, "")
-                generate(self.network, self.prompts, [s[TK.IMAGE] for s in batch], tokens)
+                generate(self.network, self.prompts, [s[TK.IMAGE] for s in batch], tokens, self.answer_cache)
 
     def lisa_loop(self, slices: list[dict], tokens: int) -> None:
         """Per slice, batch 1: ``generate()`` the answer, then the mask (as LISA-style code does)."""
-        with torch.no_grad(), autocast(self.device):
+        with torch.no_grad(), self.autocast():
             for item in slices:
-                generate(self.network, self.prompts, [item[TK.IMAGE]], tokens)
+                generate(self.network, self.prompts, [item[TK.IMAGE]], tokens, self.answer_cache)
                 self.inferer.batch_size = 1
                 self.inferer.segment([item], self.network, QUERY, "")
 
@@ -229,7 +244,7 @@ def flops_and_ceiling(bench: Bench, device: torch.device) -> tuple[float, float,
     """(FLOPs per slice by formula, ceiling slices/s, model dtype); prints the FLOP table and the matmul rate."""
     flops = slice_flops(bench.sizes, bench.seq_len)
     per_slice = sum(flops.values())
-    with torch.no_grad(), autocast(device):
+    with torch.no_grad(), bench.autocast():
         counted = count_flops(bench.network, bench.prompts, bench.slices[0][TK.IMAGE])
     rate = matmul_rate(device)
     ceiling = rate / per_slice
@@ -269,7 +284,7 @@ def main() -> None:
              f"({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), volume "
              f"{'x'.join(map(str, args.shape))}, {per_slice / 1e12:.3g} TFLOP/slice, num_workers "
              f"{args.num_workers}, {args.volumes} volume(s), compile backend {args.compile_backend}, "
-             f"torch {torch.__version__}")  # fmt: skip
+             f"answer cache {args.answer_cache}, attention {args.attn}, torch {torch.__version__}")  # fmt: skip
     print_table(title, headers, table)
 
 
