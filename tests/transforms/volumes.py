@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import locale
 import math
 from pathlib import Path
 
@@ -94,5 +95,12 @@ def write_dicom_series(folder: Path, array: np.ndarray) -> Path:
     for dictionary in dictionaries:
         dictionary_array.append(dictionary)
     writer.SetMetaDataDictionaryArray(dictionary_array)
-    writer.Update()
+    settings = locale.setlocale(locale.LC_ALL)
+    try:
+        writer.Update()
+    finally:
+        # GDCM's writer sets the process locale to "C" and leaves it so, which makes Python's default
+        # text encoding ASCII for every later test in the session (torch inductor then fails to read
+        # its own kernel templates)
+        locale.setlocale(locale.LC_ALL, settings)
     return folder
