@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from ignite.engine import Events
 
 from bundle.engines import MediSeeTrainer
 from bundle.losses import MediSeeLoss
@@ -41,3 +42,40 @@ def test_the_sam_image_encoder_trains_only_in_a_model_trained_from_scratch(train
     assert torch.isfinite(torch.tensor(trainer.state.output["loss"]))
     changed = any(not torch.equal(a, b) for a, b in zip(before, encoder.parameters()))
     assert changed == (trainable == "all")
+
+
+@pytest.mark.slow
+def test_a_compiled_network_trains_to_the_same_losses_and_weights():
+    from torch._dynamo.testing import CompileCounterWithBackend
+
+    from networks.compile import COMPILE_PARTS, compile_network
+
+    torch.compiler.reset()
+    counter = CompileCounterWithBackend("aot_eager")  # traces forward and backward, generates no code
+    runs = []
+    for compiled in (False, True):
+        model, tokenizer = build_tiny(seed=2)
+        for module in model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0  # the two runs must draw nothing at random
+        if compiled:
+            compile_network(model, "all", backend=counter)
+        losses = []
+        trainer = MediSeeTrainer(
+            device=torch.device("cpu"),
+            max_epochs=2,
+            train_data_loader=[batch_with_targets(model, tokenizer)],
+            network=model,
+            optimizer=torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3),
+            loss_function=MediSeeLoss(),
+        )
+        trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda engine: losses.append(engine.state.output["loss"]))
+        trainer.run()
+        runs.append((losses, {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}))
+    torch.compiler.reset()
+    assert counter.frame_count >= len(COMPILE_PARTS["all"]), "every compiled part ran as a dynamo graph"
+    (plain_losses, plain_weights), (losses, weights) = runs
+    assert losses == pytest.approx(plain_losses, rel=1e-4)
+    assert weights.keys() == plain_weights.keys()
+    for name, weight in weights.items():
+        assert torch.allclose(weight, plain_weights[name], atol=1e-5), name

@@ -144,6 +144,13 @@ def test_length_grouping_feeds_the_trainer_grouped_batches(phantoms, tmp_path):
     assert not isinstance(plain.batch_sampler, LengthGroupedBatchSampler)
 
 
+def test_the_training_network_is_compiled_as_the_compile_id_says(phantoms, tmp_path):
+    from networks.compile import is_compiled
+
+    network = train_flow(phantoms, tmp_path, compile="sam", compile_backend="aot_eager").parser.get_parsed_content("network")
+    assert is_compiled(network.medsam.sam.image_encoder) and not is_compiled(network.llava.model.language_model)
+
+
 def test_finetune_adds_the_similarity_loss(phantoms, tmp_path):
     flow = workflow(
         ["train.json", "finetune.json", "tiny.json"], dataset_dir=str(phantoms), output_dir=str(tmp_path),
