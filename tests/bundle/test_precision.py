@@ -5,12 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bundle.engines import MediSeeTrainer
 from bundle.engines.precision import autocast, autocast_kwargs, uses_autocast
-from bundle.losses import MediSeeLoss
 from networks.errors import ConfigError
 from networks.trainable import upcast_trainable
-from tests.bundle.test_trainer import batch_with_targets
+from tests.helpers.training import batch_with_targets, tiny_trainer
 from tests.conftest import build_tiny, tiny_parser
 
 SMALL_LR = 1e-5
@@ -48,15 +46,8 @@ def _box_head_fraction_changed(master_weights: bool) -> float:
         upcast_trainable(model, "float32")
     head = model.box_head
     before = [p.detach().clone() for p in head.parameters()]
-    trainer = MediSeeTrainer(
-        device=torch.device("cpu"),
-        max_epochs=1,
-        train_data_loader=[batch_with_targets(model, tokenizer)],
-        network=model,
-        optimizer=torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=SMALL_LR),
-        loss_function=MediSeeLoss(),
-        amp=True,
-        amp_kwargs=autocast_kwargs("bfloat16"),
+    trainer = tiny_trainer(
+        model, [batch_with_targets(model, tokenizer)], lr=SMALL_LR, amp=True, amp_kwargs=autocast_kwargs("bfloat16")
     )
     trainer.run()
     assert torch.isfinite(torch.tensor(trainer.state.output["loss"]))

@@ -6,10 +6,9 @@ import pytest
 import torch
 from ignite.engine import Events
 
-from bundle.engines import MediSeeTrainer, SamEmbeddingCache
-from bundle.losses import MediSeeLoss
+from bundle.engines import SamEmbeddingCache
 from networks.errors import ConfigError
-from tests.bundle.test_trainer import batch_with_targets
+from tests.helpers.training import batch_with_targets, tiny_trainer
 from tests.conftest import build_tiny
 
 EPOCHS = 2
@@ -32,15 +31,7 @@ def _train(sam_cache: SamEmbeddingCache | None) -> tuple[list[float], list[int]]
     encoded: list[int] = []
     model.medsam.sam.image_encoder.register_forward_hook(lambda module, args, out: encoded.append(len(args[0])))
     losses: list[float] = []
-    trainer = MediSeeTrainer(
-        device=torch.device("cpu"),
-        max_epochs=EPOCHS,
-        train_data_loader=_batches(model, tokenizer),
-        network=model,
-        optimizer=torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3),
-        loss_function=MediSeeLoss(),
-        sam_cache=sam_cache,
-    )
+    trainer = tiny_trainer(model, _batches(model, tokenizer), max_epochs=EPOCHS, sam_cache=sam_cache)
     trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda engine: losses.append(engine.state.output["loss"]))
     torch.manual_seed(0)
     trainer.run()
@@ -74,14 +65,6 @@ def test_the_cache_stays_within_its_memory_budget():
 def test_caching_is_refused_when_the_encoder_trains_or_the_budget_is_not_positive():
     model, tokenizer = build_tiny(trainable="all")
     with pytest.raises(ConfigError, match="sam_cache_gib"):
-        MediSeeTrainer(
-            device=torch.device("cpu"),
-            max_epochs=1,
-            train_data_loader=[batch_with_targets(model, tokenizer)],
-            network=model,
-            optimizer=torch.optim.AdamW([p for p in model.parameters() if p.requires_grad]),
-            loss_function=MediSeeLoss(),
-            sam_cache=SamEmbeddingCache(max_gib=1.0),
-        )
+        tiny_trainer(model, [batch_with_targets(model, tokenizer)], sam_cache=SamEmbeddingCache(max_gib=1.0))
     with pytest.raises(ConfigError, match="sam_cache_gib"):
         SamEmbeddingCache(max_gib=0)

@@ -6,23 +6,8 @@ import pytest
 import torch
 from ignite.engine import Events
 
-from bundle.engines import MediSeeTrainer
-from bundle.losses import MediSeeLoss
 from tests.conftest import build_tiny
-from tests.helpers.batches import make_batch
-
-
-def batch_with_targets(model, tokenizer) -> dict:
-    """A tiny batch of three rows, each with a mask in its top-left corner and the matching box."""
-    batch = make_batch(model, tokenizer)
-    rows = len(batch["input_ids"])
-    batch["image_index"] = torch.arange(rows)
-    batch["masks"] = [torch.zeros(h, w) for h, w in batch["original_sizes"].tolist()]
-    for mask in batch["masks"]:
-        mask[: mask.shape[0] // 2, : mask.shape[1] // 3] = 1.0
-    batch["boxes"] = torch.tensor([[0.0, 0.0, 1 / 3, 0.5]] * rows)
-    batch["box_valid"] = torch.ones(rows, dtype=torch.bool)
-    return batch
+from tests.helpers.training import batch_with_targets, tiny_trainer
 
 
 @pytest.mark.parametrize("trainable", ["paper", "all"])
@@ -30,14 +15,7 @@ def test_the_sam_image_encoder_trains_only_in_a_model_trained_from_scratch(train
     model, tokenizer = build_tiny(trainable=trainable)
     encoder = model.medsam.sam.image_encoder
     before = [p.detach().clone() for p in encoder.parameters()]
-    trainer = MediSeeTrainer(
-        device=torch.device("cpu"),
-        max_epochs=1,
-        train_data_loader=[batch_with_targets(model, tokenizer)],
-        network=model,
-        optimizer=torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3),
-        loss_function=MediSeeLoss(),
-    )
+    trainer = tiny_trainer(model, [batch_with_targets(model, tokenizer)])
     trainer.run()
     assert torch.isfinite(torch.tensor(trainer.state.output["loss"]))
     changed = any(not torch.equal(a, b) for a, b in zip(before, encoder.parameters()))
@@ -61,14 +39,7 @@ def test_a_compiled_network_trains_to_the_same_losses_and_weights():
         if compiled:
             compile_network(model, "all", backend=counter)
         losses = []
-        trainer = MediSeeTrainer(
-            device=torch.device("cpu"),
-            max_epochs=2,
-            train_data_loader=[batch_with_targets(model, tokenizer)],
-            network=model,
-            optimizer=torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3),
-            loss_function=MediSeeLoss(),
-        )
+        trainer = tiny_trainer(model, [batch_with_targets(model, tokenizer)], max_epochs=2)
         trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda engine: losses.append(engine.state.output["loss"]))
         trainer.run()
         runs.append((losses, {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}))

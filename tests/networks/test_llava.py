@@ -10,7 +10,7 @@ import torch
 from bundle.losses import MediSeeLoss
 from networks.errors import ConfigError
 from networks.llava import set_attention, set_gradient_checkpointing
-from tests.bundle.test_trainer import batch_with_targets
+from tests.helpers.training import batch_with_targets
 from tests.conftest import build_tiny
 
 
