@@ -7,6 +7,7 @@ from monai.engines import SupervisedEvaluator
 
 from bundle.engines.batch import model_inputs, to_device
 from bundle.engines.precision import engine_autocast
+from bundle.engines.sam_cache import SamEmbeddingCache, image_embeddings
 
 
 class MediSeeEvaluator(SupervisedEvaluator):
@@ -16,22 +17,28 @@ class MediSeeEvaluator(SupervisedEvaluator):
     size), ``masks``, ``pred_boxes`` / ``boxes`` (normalised xyxy), ``box_valid`` and ``kinds``.
 
     Args:
+        sam_cache: a :class:`bundle.engines.SamEmbeddingCache` for the frozen SAM image embeddings
+            (batches then carry ``image_sources``); None = encode every row's image.
         **kwargs: ``SupervisedEvaluator`` arguments (device, val_data_loader, network,
             key_val_metric, additional_metrics, val_handlers, ...); ``amp`` / ``amp_kwargs``
             follow the config's ``dtype`` (:mod:`bundle.engines.precision`).
     """
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, sam_cache: SamEmbeddingCache | None = None, **kwargs) -> None:
         kwargs.setdefault("decollate", False)  # rows hold masks of different sizes
         super().__init__(**kwargs)
+        # no frozen-encoder check here: evaluation never changes the encoder; during training the
+        # trainer, which shares the cache, refuses it when the encoder trains
+        self.sam_cache = sam_cache
 
     def _iteration(self, engine: SupervisedEvaluator, batchdata: dict) -> dict:
         batch = to_device(batchdata, engine.state.device)
         engine.state.batch = batch
         engine.network.eval()
         with torch.no_grad(), engine_autocast(engine):
-            inputs = {k: v for k, v in model_inputs(batch).items() if k != "labels"}
-            outputs = engine.network(**inputs)
+            embeddings = image_embeddings(engine.network, batch, self.sam_cache)
+            inputs = {k: v for k, v in model_inputs(batch).items() if k not in ("labels", "sam_pixel_values")}
+            outputs = engine.network(**inputs, sam_image_embeddings=embeddings)
         return {
             "pred_masks": [m.float() for m in outputs.mask_logits],
             "masks": batch["masks"],

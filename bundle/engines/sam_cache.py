@@ -2,7 +2,8 @@
 
 When SAM's image encoder is frozen (``trainable`` ``paper``) and training slices are not
 augmented, a slice's image embedding is the same in every epoch, so it is computed once and
-looked up afterwards. The key is the sample's ``source`` (file and slice), which the collate
+looked up afterwards. Evaluation gains even within one pass: its items are every (slice, label,
+question kind), so one slice is asked about many times. The key is the sample's ``source`` (file and slice), which the collate
 passes per image as ``image_sources``. At full size an embedding is 256x64x64 values (2 MiB in
 bf16), so the cache is bounded by ``max_gib``; images beyond it are encoded every time.
 """
@@ -44,7 +45,8 @@ class SamEmbeddingCache:
         """The embeddings of a batch of images: cached ones looked up, the others encoded (and kept while room is left).
 
         Args:
-            keys: one source per image (``image_sources`` of the batch).
+            keys: one source per image (``image_sources`` of the batch); a key repeated in the
+                batch is encoded once.
             pixel_values: (N, 3, S, S) SAM inputs of the same images.
             encode: the frozen encoder (``MedSAM.encode_images``); called once, on the missing images only.
 
@@ -53,14 +55,17 @@ class SamEmbeddingCache:
         """
         if len(keys) != len(pixel_values):
             raise ValueError(f"{len(keys)} image keys for {len(pixel_values)} images")
-        missing = [i for i, key in enumerate(keys) if key not in self._embeddings]
-        self.hits += len(keys) - len(missing)
-        self.misses += len(missing)
-        computed = dict(zip(missing, encode(pixel_values[missing]))) if missing else {}
-        for i, embedding in computed.items():
-            self._store(keys[i], embedding)
+        first = {}  # missing key -> its first position in the batch
+        for i, key in enumerate(keys):
+            if key not in self._embeddings:
+                first.setdefault(key, i)
+        self.hits += len(keys) - len(first)
+        self.misses += len(first)
+        computed = dict(zip(first, encode(pixel_values[list(first.values())]))) if first else {}
+        for key, embedding in computed.items():
+            self._store(key, embedding)
         target = pixel_values.device
-        return torch.stack([computed[i] if i in computed else self._embeddings[key].to(target, non_blocking=True) for i, key in enumerate(keys)])
+        return torch.stack([computed[key] if key in computed else self._embeddings[key].to(target, non_blocking=True) for key in keys])
 
     def _store(self, key: str, embedding: torch.Tensor) -> None:
         size = embedding.numel() * embedding.element_size()
@@ -70,6 +75,21 @@ class SamEmbeddingCache:
         # a row of the encoder's batch output is a view that would keep the whole batch alive
         self._embeddings[key] = kept.to(self.device) if self.device is not None else kept.clone()
         self.bytes += size
+
+
+def image_embeddings(network: torch.nn.Module, batch: dict, cache: SamEmbeddingCache | None = None) -> torch.Tensor:
+    """The SAM image embeddings of a batch, once per image (rows of one image share it), from ``cache`` when given.
+
+    Args:
+        network: a MediSee, possibly inside DistributedDataParallel.
+        batch: a collated batch (``sam_pixel_values``; ``image_sources`` when there is a cache).
+        cache: a :class:`SamEmbeddingCache`, or None to encode every image.
+    """
+    # autograd keeps a graph only when the encoder trains (trainable == "all")
+    encode = getattr(network, "module", network).medsam.encode_images
+    if cache is None:
+        return encode(batch["sam_pixel_values"])
+    return cache.embed(batch["image_sources"], batch["sam_pixel_values"], encode)
 
 
 def check_frozen_encoder(network: torch.nn.Module) -> None:

@@ -10,7 +10,7 @@ from monai.engines.utils import IterationEvents
 
 from bundle.engines.batch import LABEL_QUERY_PREFIX, model_inputs, to_device
 from bundle.engines.precision import engine_autocast
-from bundle.engines.sam_cache import SamEmbeddingCache, check_frozen_encoder
+from bundle.engines.sam_cache import SamEmbeddingCache, check_frozen_encoder, image_embeddings
 
 
 class MediSeeTrainer(SupervisedTrainer):
@@ -56,7 +56,7 @@ class MediSeeTrainer(SupervisedTrainer):
         network = engine.network
         engine.network.train()
         with engine_autocast(engine):
-            embeddings = self._image_embeddings(network, batch)
+            embeddings = image_embeddings(network, batch, self.sam_cache)
             inputs = {k: v for k, v in model_inputs(batch).items() if k != "sam_pixel_values"}
             outputs = network(**inputs, sam_image_embeddings=embeddings, output_hidden_states=self.similarity_loss is not None)
             engine.fire_event(IterationEvents.FORWARD_COMPLETED)
@@ -67,14 +67,6 @@ class MediSeeTrainer(SupervisedTrainer):
         engine.fire_event(IterationEvents.LOSS_COMPLETED)
         self._update(engine, losses["loss"])
         return {"loss": float(losses["loss"].detach()), "losses": {k: float(v.detach()) for k, v in losses.items()}}
-
-    def _image_embeddings(self, network: torch.nn.Module, batch: dict) -> torch.Tensor:
-        """SAM image embeddings, once per image (rows of one image share it), from the cache when there is one."""
-        # autograd keeps a graph only when the encoder trains (trainable == "all")
-        encode = _module(network).medsam.encode_images
-        if self.sam_cache is None:
-            return encode(batch["sam_pixel_values"])
-        return self.sam_cache.embed(batch["image_sources"], batch["sam_pixel_values"], encode)
 
     def _update(self, engine: SupervisedTrainer, loss: torch.Tensor) -> None:
         """Backward pass, gradient clipping and optimiser step; float16 goes through MONAI's loss scaler."""

@@ -6,7 +6,7 @@ import pytest
 import torch
 from ignite.engine import Events
 
-from bundle.engines import SamEmbeddingCache
+from bundle.engines import MediSeeEvaluator, SamEmbeddingCache
 from networks.errors import ConfigError
 from tests.helpers.training import batch_with_targets, tiny_trainer
 from tests.conftest import build_tiny
@@ -68,3 +68,25 @@ def test_caching_is_refused_when_the_encoder_trains_or_the_budget_is_not_positiv
         tiny_trainer(model, [batch_with_targets(model, tokenizer)], sam_cache=SamEmbeddingCache(max_gib=1.0))
     with pytest.raises(ConfigError, match="sam_cache_gib"):
         SamEmbeddingCache(max_gib=0)
+
+
+def test_evaluation_with_the_cache_encodes_each_slice_once_and_gives_the_same_outputs():
+    model, tokenizer = build_tiny(seed=4)
+    encoded: list[int] = []
+    model.medsam.sam.image_encoder.register_forward_hook(lambda module, args, out: encoded.append(len(args[0])))
+    batch = batch_with_targets(model, tokenizer)
+    batch["sam_pixel_values"][2] = batch["sam_pixel_values"][0]  # rows 0 and 2 ask about the same slice
+    batch["image_sources"] = ["a.nii.gz#slice3", "a.nii.gz#slice4", "a.nii.gz#slice3"]
+    batch["kinds"] = ["label", "short", "long"]
+    outputs = []
+    for cache in (None, SamEmbeddingCache(max_gib=1.0)):
+        evaluator = MediSeeEvaluator(device=torch.device("cpu"), val_data_loader=[batch, batch], network=model, sam_cache=cache)
+        evaluator.add_event_handler(Events.ITERATION_COMPLETED, lambda engine: outputs.append(engine.state.output))
+        encoded.clear()
+        evaluator.run()
+        assert encoded == ([3, 3] if cache is None else [2])  # two distinct slices, encoded once in all
+    plain, cached = outputs[:2], outputs[2:]
+    for a, b in zip(plain, cached):
+        torch.testing.assert_close(a["pred_boxes"], b["pred_boxes"], atol=1e-5, rtol=0)
+        for m, n in zip(a["pred_masks"], b["pred_masks"]):
+            torch.testing.assert_close(m, n, atol=1e-4, rtol=0)
