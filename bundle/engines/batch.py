@@ -1,4 +1,4 @@
-"""Moving collated batches to the device and picking the model's inputs out of them."""
+"""Moving collated batches to the device, picking the model's inputs out of them, and the model behind DDP."""
 
 from __future__ import annotations
 
@@ -37,3 +37,7 @@ def model_inputs(batch: dict, prefix: str = "") -> dict:
             inputs[key] = batch[f"{prefix}{key}"]
     return inputs
 
+
+def unwrap(network: torch.nn.Module) -> torch.nn.Module:
+    """The MediSee inside a DistributedDataParallel wrapper (or the network itself)."""
+    return getattr(network, "module", network)

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from ignite.engine import Engine, Events
 
+from bundle.engines.batch import unwrap
 from networks.checkpoint import load_checkpoint, save_checkpoint
 from networks.errors import WeightsError, brief
 from networks.files import atomic_path
@@ -108,7 +109,7 @@ class TrainingCheckpoint:
         resume: bool = True,
     ) -> None:
         self.save_dir = Path(save_dir)
-        self.model = getattr(network, "module", network)
+        self.model = unwrap(network)
         self.tokenizer = tokenizer
         self.optimizer = optimizer
         self.lr_scheduler = lr_scheduler

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from bundle.engines.batch import unwrap
 from networks.errors import ConfigError
 
 GIB = 2**30
@@ -86,7 +87,7 @@ def image_embeddings(network: torch.nn.Module, batch: dict, cache: SamEmbeddingC
         cache: a :class:`SamEmbeddingCache`, or None to encode every image.
     """
     # autograd keeps a graph only when the encoder trains (trainable == "all")
-    encode = getattr(network, "module", network).medsam.encode_images
+    encode = unwrap(network).medsam.encode_images
     if cache is None:
         return encode(batch["sam_pixel_values"])
     return cache.embed(batch["image_sources"], batch["sam_pixel_values"], encode)
@@ -94,6 +95,6 @@ def image_embeddings(network: torch.nn.Module, batch: dict, cache: SamEmbeddingC
 
 def check_frozen_encoder(network: torch.nn.Module) -> None:
     """Raises a :class:`ConfigError` when the SAM image encoder trains: its embeddings then change every step."""
-    encoder = getattr(network, "module", network).medsam.sam.image_encoder
+    encoder = unwrap(network).medsam.sam.image_encoder
     if any(p.requires_grad for p in encoder.parameters()):
         raise ConfigError("config 'sam_cache_gib' needs a frozen SAM image encoder (trainable 'paper'); it trains under 'all'")

@@ -8,7 +8,7 @@ import torch
 from monai.engines import SupervisedTrainer
 from monai.engines.utils import IterationEvents
 
-from bundle.engines.batch import LABEL_QUERY_PREFIX, model_inputs, to_device
+from bundle.engines.batch import LABEL_QUERY_PREFIX, model_inputs, to_device, unwrap
 from bundle.engines.precision import engine_autocast
 from bundle.engines.sam_cache import SamEmbeddingCache, check_frozen_encoder, image_embeddings
 
@@ -91,7 +91,7 @@ class MediSeeTrainer(SupervisedTrainer):
         """L_sim between the reasoning query's map and the plain label query's (target) map."""
         from bundle.losses import image_token_states
 
-        model = _module(network)
+        model = unwrap(network)
         with torch.no_grad():
             label_inputs = {k: v for k, v in model_inputs(batch, LABEL_QUERY_PREFIX).items() if k not in ("labels", "sam_pixel_values")}
             target = network(**label_inputs, sam_image_embeddings=embeddings, output_hidden_states=True)
@@ -103,7 +103,3 @@ class MediSeeTrainer(SupervisedTrainer):
             target.seg_state,
         )
 
-
-def _module(network: torch.nn.Module) -> torch.nn.Module:
-    """The MediSee inside a DistributedDataParallel wrapper (or the network itself)."""
-    return getattr(network, "module", network)
