@@ -10,10 +10,12 @@ iterations per batch size, with and without gradient checkpointing of the langua
 config's ``gradient_checkpointing``). Trainable parameters are float32 master weights under bf16
 autocast (``master_dtype``), as the bundle trains. One sample = one conversation row (``max_targets`` 1:
 one target per image). It reports samples/s, model FLOP utilisation, peak memory and the share of
-padding tokens in the batches (what packing sequences could save at most). ``--sam-cache-gib``
+padding tokens among those the language model runs on (0 when packed). ``--sam-cache-gib``
 turns on the cache of frozen SAM embeddings (``sam_cache_gib``), ``--length-grouping K`` batches
 of similar conversation length (``length_grouping``), ``--compile`` compiles network parts
-(``compile``; its compilation falls in the warm-up steps, recompilations for new lengths may not).
+(``compile``; its compilation falls in the warm-up steps, recompilations for new lengths may not),
+``--pack`` runs the language model on the real tokens only (``pack_sequences``; pair it with
+``--attn flex_attention`` on a GPU without flash-attn: sdpa attends through a dense mask).
 
 Model FLOPs per sample = the teacher-forced forward of ``bench/flops.py`` at the rows' mean real
 (unpadded) length, so padding counts as waste + one more language-model forward for the backward pass through the frozen LLM (input
@@ -48,6 +50,7 @@ from bench.common import (  # noqa: E402
 from bench.flops import language_model, slice_flops  # noqa: E402
 from bundle.phantoms import write_dataset  # noqa: E402
 from networks.compile import COMPILE_PARTS  # noqa: E402
+from networks.llava import ATTENTION_IMPLEMENTATIONS  # noqa: E402
 from networks.llava import set_gradient_checkpointing  # noqa: E402
 
 SIZE_KEYS = ("text_config", "vision_config", "sam_config", "medisee_config")
@@ -68,6 +71,8 @@ def parse_args() -> argparse.Namespace:
                         help="cache the frozen SAM embeddings (the config's sam_cache_gib); the warm-up then covers an epoch")  # fmt: skip
     parser.add_argument("--length-grouping", type=int, default=0, help="batches sorted by length together (the config's length_grouping; 0 = off)")
     parser.add_argument("--compile", choices=list(COMPILE_PARTS), default="none", help="the config's compile (torch.compile of network parts)")
+    parser.add_argument("--pack", action="store_true", help="pack each batch's conversations into one row (the config's pack_sequences)")
+    parser.add_argument("--attn", choices=ATTENTION_IMPLEMENTATIONS, default="sdpa", help="the config's attn_implementation")
     parser.add_argument("--volumes", type=int, default=4, help="phantom volumes in the training set")
     parser.add_argument("--shape", type=int, nargs=3, help="phantom voxels (default 128 128 32; tiny: 64 64 16)")
     args = parser.parse_args()
@@ -113,6 +118,7 @@ def workflow(args, dataset_dir: Path, output_dir: Path, batch_size: int, network
         "dataset_dir": str(dataset_dir), "output_dir": str(output_dir), "device": torch.device(args.device),
         "batch_size": batch_size, "epochs": 1000, "max_targets": 1, "num_workers": args.num_workers,
         "sam_cache_gib": args.sam_cache_gib, "length_grouping": args.length_grouping, "compile": args.compile,
+        "pack_sequences": args.pack, "attn_implementation": args.attn,
         "train#trainer#train_handlers": TRAINER_HANDLERS,
     }  # fmt: skip
     if network is not None:
@@ -168,6 +174,7 @@ def main() -> None:
                 flow = None  # a new workflow (data loader, optimizer) for the next setting
                 seconds, samples, length, padding = timer.timed()
                 real_length = round(length * (1 - padding / 100))  # useful work only: padding is not counted
+                padding = 0.0 if args.pack else padding  # packed, the language model sees no padding
                 flops = slice_flops(sizes, real_length)
                 if args.sam_cache_gib > 0:
                     del flops["SAM image encoder"]  # read from the cache in the timed steps
@@ -179,7 +186,8 @@ def main() -> None:
     sizes_name = "tiny" if args.tiny else "full-size"
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     title = (f"MediSee training step, {sizes_name}, {network.llava.dtype} (trainable float32), {device} ({name}), "
-             f"SAM cache {args.sam_cache_gib:g} GiB, length grouping {args.length_grouping}, compile {args.compile}, matmul rate {rate / 1e12:.3g} TFLOP/s, torch {torch.__version__}")  # fmt: skip
+             f"SAM cache {args.sam_cache_gib:g} GiB, length grouping {args.length_grouping}, packing {'on' if args.pack else 'off'}, "
+             f"attention {args.attn}, compile {args.compile}, matmul rate {rate / 1e12:.3g} TFLOP/s, torch {torch.__version__}")  # fmt: skip
     headers = ["grad ckpt", "batch", "seq len", "pad %", "samples/s", "TFLOP/sample", "MFU %", "peak GiB"]
     print_table(title, headers, rows)
 

@@ -22,6 +22,7 @@ _EXPORTS = {
     "format_report": "networks.trainable",
     "upcast_trainable": "networks.trainable",
     "set_gradient_checkpointing": "networks.llava",
+    "set_sequence_packing": "networks.packing",
     "MediSeeError": "networks.errors",
     "WeightsError": "networks.errors",
     "ConfigError": "networks.errors",

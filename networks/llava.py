@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 VISION_FEATURE_LAYER = -2
 VISION_FEATURE_STRATEGY = "default"
 # transformers' own attention kernels; hub kernels ("kernels-community/...") would be downloads
-ATTENTION_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2", "flash_attention_3")
+ATTENTION_IMPLEMENTATIONS = ("sdpa", "eager", "flex_attention", "flash_attention_2", "flash_attention_3")
 
 
 def llava_config(text_config: dict[str, Any], vision_config: dict[str, Any], image_token_id: int) -> LlavaConfig:
@@ -135,8 +135,10 @@ def set_attention(llava: LlavaForConditionalGeneration, implementation: str) -> 
     """Selects the attention kernel of LLaVA's language model and vision tower (transformers' switch).
 
     ``sdpa`` (PyTorch's scaled-dot-product attention: flash or memory-efficient kernels on GPUs) is
-    transformers' default; ``eager`` is the plain matmul-softmax reference; ``flash_attention_2`` /
-    ``_3`` need the ``flash-attn`` package. Outputs agree up to kernel rounding.
+    transformers' default; ``eager`` is the plain matmul-softmax reference; ``flex_attention`` is
+    PyTorch's compiled block-sparse attention (what packed sequences want when ``flash-attn`` is
+    missing); ``flash_attention_2`` / ``_3`` need the ``flash-attn`` package. Outputs agree up to
+    kernel rounding.
 
     Raises:
         ConfigError: naming the config key, for an unknown name or a kernel whose package is missing.

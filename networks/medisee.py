@@ -22,6 +22,7 @@ from networks.config import MediSeeConfig
 from networks.errors import ConfigError, InputError
 from networks.heads import BoxHead, TextProjection
 from networks.medsam import MedSAM
+from networks.packing import pack_rows, unpack_rows
 from networks.router import CandidateRouter
 
 IGNORE_INDEX = -100
@@ -88,6 +89,8 @@ class MediSee(nn.Module):
         self.det_router = CandidateRouter(n, hidden, config.router_hidden_size, config.fusion, config.hard_det_index)
         self.text_projection = TextProjection(hidden, medsam.config.prompt_embed_dim) if config.use_text_prompt else None
         self.box_head = BoxHead(hidden, config.box_head_hidden_size)
+        # run the LLM on the real tokens only (networks.packing.set_sequence_packing)
+        self.pack_sequences = False
 
     @property
     def image_token_id(self) -> int:
@@ -104,7 +107,8 @@ class MediSee(nn.Module):
     ) -> torch.Tensor:
         """Last-layer LLM states (B, L, H) with CLIP features placed at the image tokens.
 
-        Only the final hidden states are computed (no vocabulary-wide logits).
+        Only the final hidden states are computed (no vocabulary-wide logits). With
+        ``pack_sequences`` the rows run as one packed row and come back padded (zeros on padding).
         """
         image_features = self.llava.model.get_image_features(pixel_values=clip_pixel_values).pooler_output
         image_features = torch.stack(list(image_features))[image_index]
@@ -115,9 +119,15 @@ class MediSee(nn.Module):
             raise InputError(f"row {row} has {int(counts[row])} image tokens; the vision tower gives {image_features.shape[1]}")
         embeds = self.llava.get_input_embeddings()(input_ids)
         embeds = embeds.masked_scatter(placeholders.unsqueeze(-1), image_features.to(embeds.dtype))
+        language_model = self.llava.model.language_model
+        if self.pack_sequences:
+            packed = pack_rows(embeds, attention_mask)
+            # no attention mask and no cache: transformers then separates the conversations by their position restarts
+            out = language_model(inputs_embeds=packed.inputs_embeds, position_ids=packed.position_ids, use_cache=False)
+            return unpack_rows(out.last_hidden_state, packed)
         # positions count real tokens only, so left- and right-padded rows are encoded alike
         position_ids = (attention_mask.long().cumsum(dim=1) - 1).clamp(min=0)
-        out = self.llava.model.language_model(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids)
+        out = language_model(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids, use_cache=False)
         return out.last_hidden_state
 
     def answer_loss(self, hidden_states: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

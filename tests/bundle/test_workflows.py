@@ -144,6 +144,26 @@ def test_length_grouping_feeds_the_trainer_grouped_batches(phantoms, tmp_path):
     assert not isinstance(plain.batch_sampler, LengthGroupedBatchSampler)
 
 
+def test_packed_sequences_train_and_validate_on_real_tokens_only(phantoms, tmp_path):
+    flow = train_flow(phantoms, tmp_path, epochs=1, batch_size=4, val_interval=1, pack_sequences=True)
+    network = flow.parser.get_parsed_content("network")
+    trainer = flow.parser.get_parsed_content("train#trainer")
+    evaluator = flow.parser.get_parsed_content("validate#evaluator")
+    calls = []
+
+    def record(module, args, kwargs):
+        engine = trainer if network.training else evaluator
+        calls.append((tuple(kwargs["inputs_embeds"].shape[:2]), int(engine.state.batch["attention_mask"].sum())))
+
+    network.llava.model.language_model.register_forward_pre_hook(record, with_kwargs=True)
+    trainer.add_event_handler(Events.ITERATION_COMPLETED(once=2), lambda engine: evaluator.run() or engine.terminate())
+    flow.run()
+    assert network.pack_sequences and len(calls) > 2 and torch.isfinite(torch.tensor(trainer.state.output["loss"]))
+    assert all(shape == (1, tokens) for shape, tokens in calls)  # one row holding exactly the batch's real tokens
+    assert "val_mean_dice" in evaluator.state.metrics
+    assert not train_flow(phantoms, tmp_path / "off").parser.get_parsed_content("network").pack_sequences
+
+
 def test_the_training_network_is_compiled_as_the_compile_id_says(phantoms, tmp_path):
     from networks.compile import is_compiled
 

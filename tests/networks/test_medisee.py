@@ -96,6 +96,19 @@ def test_rows_sharing_an_image_match_rows_with_copies_of_it(tiny):
     assert torch.allclose(a.candidate_states, b.candidate_states, atol=1e-5)
 
 
+def test_the_forward_keeps_no_key_value_cache(tiny):
+    """One teacher-forced pass needs no cache; one would hold every layer's keys and values to the end."""
+    model, tokenizer = tiny
+    caches = []
+    hook = model.llava.model.language_model.register_forward_hook(lambda module, args, out: caches.append(out.past_key_values))
+    try:
+        with torch.no_grad():
+            model(**make_batch(model, tokenizer))
+    finally:
+        hook.remove()
+    assert caches == [None]
+
+
 def test_precomputed_sam_embeddings_give_the_same_masks(tiny):
     model, tokenizer = tiny
     batch = make_batch(model, tokenizer)
