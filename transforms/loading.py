@@ -1,6 +1,7 @@
 """Loading CT/MR volumes (NIfTI files or DICOM series) as channel-first, reoriented MetaTensors.
 
-The loader is MONAI's ``LoadImage`` (with ``NibabelReader`` or ``ITKReader``) followed by
+The loader is MONAI's ``LoadImage`` (with ``NibabelReader``, whose voxel reordering is done by
+:mod:`transforms.memory_order`, or ``ITKReader``) followed by
 ``Orientationd``. Both readers give a voxel -> world affine in RAS mm (ITK's LPS is converted by
 MONAI), so volumes from either reader line up. The orientation step is recorded on the
 MetaTensor, which is what lets model outputs go back to the file's own grid
@@ -23,8 +24,24 @@ from monai.transforms import InvertibleTransform, LoadImage, MapTransform, Orien
 
 from networks.errors import ConfigError, DataError
 from transforms.keys import IMAGE
+from transforms.memory_order import c_order
 
-READERS = {"nibabel": NibabelReader, "itk": ITKReader}
+
+
+class NibabelCOrderReader(NibabelReader):
+    """MONAI's ``NibabelReader``, handing on the voxels already C-ordered (:func:`transforms.memory_order.c_order`).
+
+    MONAI makes the file's Fortran-ordered array C-contiguous with numpy in one strided copy:
+    ~0.8 s of a 512x512x200 volume, against ~0.2 s plane by plane; given a C-ordered array, that
+    step costs nothing.
+    """
+
+    def _get_array_data(self, img, filename):
+        array = super()._get_array_data(img, filename)
+        return array if self.to_gpu else c_order(array)
+
+
+READERS = {"nibabel": NibabelCOrderReader, "itk": ITKReader}
 """Reader name -> MONAI image reader class."""
 
 DEFAULT_READER = "nibabel"

@@ -28,6 +28,7 @@ from bundle.inference.outputs import OutputLayout
 from bundle.inference.overlay import TileRenderer, choose_tiles, compose_montage
 from networks.files import atomic_path, usual_permissions
 from transforms.keys import FILENAME
+from transforms.memory_order import fortran_order
 from transforms.slicing import CHANNEL_DIMS, SPATIAL_AXES, check_axis, in_plane_axes, take_slice
 
 NIFTI_XFORM_SCANNER = 1
@@ -90,7 +91,8 @@ class SaveMaskd(VolumeWriter):
     @staticmethod
     def nifti(mask: MetaTensor) -> nib.Nifti1Image:
         """The mask as a NIfTI image with sform and qform set to its affine."""
-        array = (mask[0].detach().cpu().numpy() > 0).astype(np.uint8)
+        # NIfTI stores Fortran order: handing nibabel such an array spares it a one-core transposing copy
+        array = fortran_order((mask[0].detach().cpu() > 0).to(torch.uint8))
         affine = mask.affine.detach().cpu().numpy().astype(np.float64)
         image = nib.Nifti1Image(array, affine)
         image.set_sform(affine, code=NIFTI_XFORM_SCANNER)
