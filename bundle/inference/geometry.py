@@ -49,9 +49,14 @@ class FileGrid:
         The voxel corners are ordered per axis (a flip between grids swaps them), and the world
         corners are those of the ordered voxel corners.
         """
+        return self.boxes(world_corners[None])[0]
+
+    def boxes(self, world_corners: torch.Tensor) -> list[dict[str, list]]:
+        """:meth:`box` for (N, 2, 3) world corners at once (a volume's slices: one affine product, not N)."""
         voxels = voxel_to_world(world_corners, self.inverse)  # the inverse affine maps world to voxels
-        ordered = torch.stack([voxels.min(dim=0).values, voxels.max(dim=0).values])
-        return {"voxel": _rounded(ordered), "world": _rounded(voxel_to_world(ordered, self.affine))}
+        ordered = torch.stack([voxels.min(dim=1).values, voxels.max(dim=1).values], dim=1)
+        world = voxel_to_world(ordered, self.affine)
+        return [{"voxel": v, "world": w} for v, w in zip(_rounded(ordered), _rounded(world))]
 
 
 class DescribeTargetd(MapTransform):
@@ -85,7 +90,7 @@ class DescribeTargetd(MapTransform):
         d = dict(data)
         mask: MetaTensor = d[self.mask_key]
         grid = FileGrid(mask.affine)
-        slices = [self.describe_slice(p, d[self.image_key], grid) for p in d[self.slices_key]]
+        slices = self.describe_slices(d[self.slices_key], d[self.image_key], grid)
         d[self.result_key] = {
             "slices": slices,
             "box_3d": self.describe_volume_box(mask, grid),
@@ -93,16 +98,23 @@ class DescribeTargetd(MapTransform):
         }
         return d
 
-    def describe_slice(self, prediction: SlicePrediction, volume: MetaTensor, grid: FileGrid) -> dict[str, Any]:
-        """``index``, ``box_voxel``, ``box_world`` and ``score`` of one slice's prediction."""
-        corners = box_to_voxel_corners(prediction.box, prediction.index, self.slice_axis, volume.shape[1:])
-        box = grid.box(voxel_to_world(corners, volume.affine))
-        return {
-            "index": prediction.index,
-            "box_voxel": box["voxel"],
-            "box_world": box["world"],
-            "score": round(prediction.score, SCORE_DECIMALS),
-        }
+    def describe_slices(self, predictions: list[SlicePrediction], volume: MetaTensor, grid: FileGrid) -> list[dict[str, Any]]:
+        """``index``, ``box_voxel``, ``box_world`` and ``score`` of each slice's prediction."""
+        if not predictions:
+            return []
+        corners = torch.stack(
+            [box_to_voxel_corners(p.box, p.index, self.slice_axis, volume.shape[1:]) for p in predictions]
+        )
+        boxes = grid.boxes(voxel_to_world(corners, volume.affine))
+        return [
+            {
+                "index": prediction.index,
+                "box_voxel": box["voxel"],
+                "box_world": box["world"],
+                "score": round(prediction.score, SCORE_DECIMALS),
+            }
+            for prediction, box in zip(predictions, boxes)
+        ]
 
     @staticmethod
     def describe_volume_box(mask: MetaTensor, grid: FileGrid) -> dict[str, list] | None:

@@ -105,6 +105,14 @@ def test_a_world_box_lands_on_its_ordered_voxel_corners(affine, corners):
     np.testing.assert_allclose(box["world"], voxel_to_world(ordered, torch.from_numpy(affine)).numpy(), atol=1e-3)
 
 
+@EXAMPLES
+@given(affine=affines(), corners=st.lists(st.floats(-20.0, 20.0), min_size=18, max_size=18))
+def test_boxes_of_many_slices_at_once_are_each_slices_own_box(affine, corners):
+    grid = FileGrid(torch.from_numpy(affine))
+    world = voxel_to_world(torch.tensor(corners, dtype=torch.float64).reshape(3, 2, 3), torch.from_numpy(affine))
+    assert grid.boxes(world) == [grid.box(one) for one in world]
+
+
 @st.composite
 def boxes_in_slices(draw) -> tuple[int, int, tuple[int, int, int, int]]:
     """(H, W, (r0, c0, r1, c1)): a slice size and a box of whole pixels inside it, ends exclusive."""
