@@ -10,7 +10,7 @@ uses the same rule, so slice outputs always land on the voxels they came from.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -64,6 +64,18 @@ def take_slice(volume: torch.Tensor, axis: int, index: int) -> torch.Tensor:
     data = volume.as_tensor() if isinstance(volume, MetaTensor) else volume
     # no MetaTensor per slice: MONAI would deep-copy the volume's metadata for every one
     return data.select(CHANNEL_DIMS + axis, index)
+
+
+def take_slices(volume: torch.Tensor, axis: int, indices: Sequence[int]) -> torch.Tensor:
+    """The (N, C, H, W) slices ``indices`` along spatial ``axis``, as one contiguous copy.
+
+    A slice across the last (contiguous) axis is a strided read touching a cache line per voxel;
+    gathering all of them in one ``index_select`` reads the volume's memory once, not once per slice.
+    """
+    data = volume.as_tensor() if isinstance(volume, MetaTensor) else volume
+    dim = CHANNEL_DIMS + axis
+    picked = data.index_select(dim, torch.as_tensor(list(indices), dtype=torch.long, device=data.device))
+    return picked.movedim(dim, 0).contiguous()
 
 
 def is_constant(image: torch.Tensor, tolerance: float = EMPTY_SLICE_TOLERANCE) -> bool:

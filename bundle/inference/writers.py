@@ -29,7 +29,7 @@ from bundle.inference.overlay import TileRenderer, choose_tiles, compose_montage
 from networks.files import atomic_path, usual_permissions
 from transforms.keys import FILENAME
 from transforms.memory_order import fortran_order
-from transforms.slicing import CHANNEL_DIMS, SPATIAL_AXES, check_axis, in_plane_axes, take_slice
+from transforms.slicing import CHANNEL_DIMS, SPATIAL_AXES, check_axis, in_plane_axes, take_slices
 
 NIFTI_XFORM_SCANNER = 1
 """NIfTI ``sform_code`` / ``qform_code`` for scanner-anatomical coordinates."""
@@ -162,10 +162,12 @@ class SaveOverlayd(VolumeWriter):
         """The montage of one volume: its first channel and mask on the chosen slices, with their boxes."""
         boxes = {p.index: p.box for p in slices}
         renderer = TileRenderer(self.spacing(volume))
-        tiles = []
-        for index in choose_tiles(sorted(boxes), volume.shape[CHANNEL_DIMS + self.slice_axis]):
-            image, target = (take_slice(v, self.slice_axis, index)[0] for v in (volume, mask))
-            tiles.append(renderer(image, target, boxes.get(index), f"slice {index}"))
+        indices = choose_tiles(sorted(boxes), volume.shape[CHANNEL_DIMS + self.slice_axis])
+        images, targets = (take_slices(v, self.slice_axis, indices)[:, 0] for v in (volume, mask))
+        tiles = [
+            renderer(image, target, boxes.get(index), f"slice {index}")
+            for index, image, target in zip(indices, images, targets)
+        ]
         return compose_montage(tiles, caption)
 
     def spacing(self, volume: MetaTensor) -> tuple[float, float]:

@@ -7,7 +7,8 @@ import torch
 from monai.data import MetaTensor
 
 from networks.errors import ConfigError, DataError
-from transforms import SliceVolumed, iter_slices
+from transforms import SliceVolumed, iter_slices, take_slice
+from transforms.slicing import take_slices
 
 SHAPE = (24, 20, 12)
 
@@ -31,6 +32,14 @@ def test_slices_are_the_volume_indexed_with_remaining_axes_in_order(volume, axis
         assert item["in_plane_axes"] == tuple(a for a in range(3) if a != axis)
     assert slices[0]["filename_or_obj"] == "ct.nii.gz"
     assert torch.equal(slices[0]["affine"], volume.affine)
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_several_slices_taken_at_once_are_the_single_slices_stacked(volume, axis):
+    indices = [5, 0, SHAPE[axis] - 1]
+    stacked = take_slices(volume, axis, indices)
+    assert stacked.is_contiguous() and not isinstance(stacked, MetaTensor)
+    assert torch.equal(stacked, torch.stack([take_slice(volume, axis, i) for i in indices]))
 
 
 @pytest.mark.parametrize("axis", [0, 1, 2])
