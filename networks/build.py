@@ -60,11 +60,11 @@ def build_medisee(
         dtype: ``float32``, ``bfloat16`` or ``float16``.
         attn_implementation: LLaVA's attention kernel (:func:`networks.llava.set_attention`).
     """
-    torch_dtype(dtype)
+    weights_dtype = torch_dtype(dtype)
     config = MediSeeConfig.from_dict(medisee_config)
     image_token_id = token_id(tokenizer, config.image_token)
     if llava_path is not None:
-        llava = load_llava(llava_path, DTYPES[dtype])
+        llava = load_llava(llava_path, weights_dtype)
         if llava.config.image_token_id != image_token_id:
             raise ConfigError(
                 f"config 'llava_path': {llava_path} uses image token id {llava.config.image_token_id}, "
@@ -73,7 +73,7 @@ def build_medisee(
     else:
         if not text_config or not vision_config:
             raise ConfigError("config 'text_config' and 'vision_config' are required when 'llava_path' is null")
-        llava = random_llava(llava_config(text_config, vision_config, image_token_id), DTYPES[dtype])
+        llava = random_llava(llava_config(text_config, vision_config, image_token_id), weights_dtype)
     fit_vocabulary(llava, len(tokenizer))
     set_attention(llava, attn_implementation)
 
@@ -82,7 +82,7 @@ def build_medisee(
         load_medsam_state_dict(medsam.sam, medsam_path)
     candidate_ids = [token_id(tokenizer, t) for t in config.candidate_tokens]
     model = MediSee(llava, medsam, config, candidate_ids)
-    model.to(DTYPES[dtype])
+    model.to(weights_dtype)
     add_lora(model, config)
     set_trainable(model, config.trainable)
     if checkpoint is not None:

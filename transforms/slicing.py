@@ -17,6 +17,7 @@ import torch
 from monai.config import KeysCollection
 from monai.data import MetaTensor
 from monai.transforms import MapTransform
+from monai.utils import convert_to_tensor
 
 from networks.errors import ConfigError, DataError
 from transforms import keys as K
@@ -61,9 +62,8 @@ def check_volume(volume: torch.Tensor) -> None:
 
 def take_slice(volume: torch.Tensor, axis: int, index: int) -> torch.Tensor:
     """The (C, H, W) slice ``index`` along spatial ``axis``: a plain-tensor view sharing storage."""
-    data = volume.as_tensor() if isinstance(volume, MetaTensor) else volume
     # no MetaTensor per slice: MONAI would deep-copy the volume's metadata for every one
-    return data.select(CHANNEL_DIMS + axis, index)
+    return convert_to_tensor(volume, track_meta=False).select(CHANNEL_DIMS + axis, index)
 
 
 def take_slices(volume: torch.Tensor, axis: int, indices: Sequence[int]) -> torch.Tensor:
@@ -72,7 +72,7 @@ def take_slices(volume: torch.Tensor, axis: int, indices: Sequence[int]) -> torc
     A slice across the last (contiguous) axis is a strided read touching a cache line per voxel;
     gathering all of them in one ``index_select`` reads the volume's memory once, not once per slice.
     """
-    data = volume.as_tensor() if isinstance(volume, MetaTensor) else volume
+    data = convert_to_tensor(volume, track_meta=False)
     dim = CHANNEL_DIMS + axis
     picked = data.index_select(dim, torch.as_tensor(list(indices), dtype=torch.long, device=data.device))
     return picked.movedim(dim, 0).contiguous()

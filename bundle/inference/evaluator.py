@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 from bundle.engines.precision import engine_autocast
 from bundle.inference import keys as K
 
+
 def no_collation(entries: list[dict]) -> list[dict]:
     """DataLoader ``collate_fn`` that keeps the entries of a batch as a list (volumes differ in shape)."""
     return entries

@@ -92,7 +92,7 @@ class SaveMaskd(VolumeWriter):
     def nifti(mask: MetaTensor) -> nib.Nifti1Image:
         """The mask as a NIfTI image with sform and qform set to its affine."""
         # NIfTI stores Fortran order: handing nibabel such an array spares it a one-core transposing copy
-        array = fortran_order((mask[0].detach().cpu() > 0).to(torch.uint8))
+        array = fortran_order((mask.as_tensor()[0] > 0).to(torch.uint8))
         affine = mask.affine.detach().cpu().numpy().astype(np.float64)
         image = nib.Nifti1Image(array, affine)
         image.set_sform(affine, code=NIFTI_XFORM_SCANNER)
