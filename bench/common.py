@@ -28,7 +28,8 @@ from bundle.phantoms import generate_phantom  # noqa: E402
 
 GIB = 2**30
 PHANTOM_BASE = (128, 128, 64)
-"""Largest grid the phantom is drawn at; bigger volumes are interpolated from it (drawing 512x512x200 takes a minute)."""
+"""Largest grid the phantom is drawn at; bigger volumes are interpolated from it
+(drawing 512x512x200 takes a minute)."""
 MATMUL_SIZE = {"cuda": 8192, "cpu": 1024}
 MATMUL_DTYPE = {"cuda": torch.bfloat16, "cpu": torch.float32}
 
@@ -98,8 +99,15 @@ def write_phantom_volume(path: Path, shape: Sequence[int], seed: int = 0) -> Pat
     image, affine = phantom.image, np.array(phantom.affine, dtype=np.float64)
     if tuple(shape) != base:
         volume = torch.from_numpy(image.astype(np.float32))[None, None]
-        image = F.interpolate(volume, size=tuple(shape), mode="trilinear", align_corners=False)[0, 0].round().numpy().astype(np.int16)
-        affine[:3, :3] = affine[:3, :3] @ np.diag(np.array(base, dtype=np.float64) / np.array(shape))  # same field of view
+        image = (
+            F.interpolate(volume, size=tuple(shape), mode="trilinear", align_corners=False)[0, 0]
+            .round()
+            .numpy()
+            .astype(np.int16)
+        )
+        affine[:3, :3] = affine[:3, :3] @ np.diag(
+            np.array(base, dtype=np.float64) / np.array(shape)
+        )  # same field of view
     nib.save(nib.Nifti1Image(image, affine), str(path))
     return path
 

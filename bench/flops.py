@@ -74,7 +74,9 @@ def vision_tower(vision: Mapping[str, Any]) -> int:
 def projector(vision: Mapping[str, Any], text: Mapping[str, Any]) -> int:
     """The two-layer projector on the image's patch features (CLS dropped)."""
     patches = (vision["image_size"] // vision["patch_size"]) ** 2
-    return linear(patches, vision["hidden_size"], text["hidden_size"]) + linear(patches, text["hidden_size"], text["hidden_size"])
+    return linear(patches, vision["hidden_size"], text["hidden_size"]) + linear(
+        patches, text["hidden_size"], text["hidden_size"]
+    )
 
 
 def heads(text: Mapping[str, Any], sam: Mapping[str, Any], n: int, router_hidden: int, box_hidden: int) -> int:
@@ -113,7 +115,12 @@ def sam_prompt_and_decoder(sam: Mapping[str, Any], box_prompt: bool = True, text
     total = linear(corners + image, PE_FEATURES_PER_AXIS, dim // 2)
 
     def token_to_image() -> int:
-        return linear(tokens, dim, inner) + 2 * linear(image, dim, inner) + attention(tokens, image, inner) + linear(tokens, inner, dim)
+        return (
+            linear(tokens, dim, inner)
+            + 2 * linear(image, dim, inner)
+            + attention(tokens, image, inner)
+            + linear(tokens, inner, dim)
+        )
 
     per_layer = 4 * linear(tokens, dim, dim) + attention(tokens, tokens, dim)  # token self-attention
     per_layer += token_to_image() + 2 * linear(tokens, dim, sam["decoder_mlp_dim"])
@@ -138,7 +145,12 @@ def slice_flops(config: Mapping[str, Any], seq_len: int) -> dict[str, int]:
             ``medisee_config`` (candidate tokens, router and box head sizes, prompts used).
         seq_len: tokens in the slice's conversation (image tokens included).
     """
-    text, vision, sam, medisee = config["text_config"], config["vision_config"], config["sam_config"], config["medisee_config"]
+    text, vision, sam, medisee = (
+        config["text_config"],
+        config["vision_config"],
+        config["sam_config"],
+        config["medisee_config"],
+    )
     return {
         "CLIP tower": vision_tower(vision),
         "projector": projector(vision, text),
@@ -147,7 +159,9 @@ def slice_flops(config: Mapping[str, Any], seq_len: int) -> dict[str, int]:
             text, sam, len(medisee["candidate_tokens"]), medisee["router_hidden_size"], medisee["box_head_hidden_size"]
         ),
         "SAM image encoder": sam_image_encoder(sam),
-        "SAM prompt + decoder": sam_prompt_and_decoder(sam, medisee.get("use_box_prompt", True), medisee.get("use_text_prompt", True)),
+        "SAM prompt + decoder": sam_prompt_and_decoder(
+            sam, medisee.get("use_box_prompt", True), medisee.get("use_text_prompt", True)
+        ),
     }
 
 

@@ -67,7 +67,10 @@ def main() -> None:
             for batch_size in args.batch_sizes:
                 best = min(run_once(volume, Path(tmp) / "out", batch_size, answer) for _ in range(args.repeats))
                 rows.append((batch_size, answer, best, slices / best, peak_rss_mib()))
-    print(f"\ntiny config, phantom {args.shape[0]}x{args.shape[1]}x{slices}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(
+        f"\ntiny config, phantom {args.shape[0]}x{args.shape[1]}x{slices}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads"
+    )
     print(f"{'batch':>6} {'answer':>7} {'volume s':>9} {'slices/s':>9} {'peak RSS MiB':>13}")
     for batch_size, answer, seconds, rate, rss in rows:
         print(f"{batch_size:>6} {str(answer):>7} {seconds:>9.2f} {rate:>9.1f} {rss:>13.0f}")

@@ -23,9 +23,9 @@ row again, labelled with the mode; "1st s" is the untimed warm-up call of each r
 compile mode holds the compilation (and recompilations for new batch sizes). ``--volumes`` copies
 the phantom so the workflow rows cover a list; they report seconds per volume. ``--num-workers``
 is the ``num_workers`` config id, ``--answer-cache`` the ``answer_cache`` one (also used by the
-explanation and LISA rows) and ``--attn`` the ``attn_implementation`` one. Peak memory is per row on GPUs (``max_memory_allocated``), the
-process's peak RSS on CPUs. The table comes last. Run by hand, never in the test suite; figures go
-to ``bench/RESULTS.md``.
+explanation and LISA rows) and ``--attn`` the ``attn_implementation`` one. Peak memory is per row
+on GPUs (``max_memory_allocated``), the process's peak RSS on CPUs. The table comes last. Run by
+hand, never in the test suite; figures go to ``bench/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -77,7 +77,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--repeats", type=int, default=2, help="timed runs per setting (best is reported)")
     parser.add_argument("--max-new-tokens", type=int, default=48)
-    parser.add_argument("--explain-batch", type=int, default=32, help="slices per generate() call when explaining every slice")
+    parser.add_argument(
+        "--explain-batch", type=int, default=32, help="slices per generate() call when explaining every slice"
+    )
     parser.add_argument("--explain-slices", type=int, default=64, help="slices explained (a prefix of the volume)")
     parser.add_argument("--lisa-slices", type=int, default=8)
     parser.add_argument("--compile", nargs="+", choices=list(COMPILE_PARTS), default=["none"],
@@ -85,8 +87,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--compile-backend", default="inductor")
     parser.add_argument("--num-workers", type=int, default=0, help="num_workers config id (volumes loaded ahead)")
     parser.add_argument("--volumes", type=int, default=1, help="copies of the phantom the workflow rows infer")
-    parser.add_argument("--answer-cache", choices=CACHES, default="dynamic", help="answer_cache config id (static: CUDA graphs)")
-    parser.add_argument("--attn", choices=ATTENTION_IMPLEMENTATIONS, default="sdpa", help="attn_implementation config id")
+    parser.add_argument(
+        "--answer-cache", choices=CACHES, default="dynamic", help="answer_cache config id (static: CUDA graphs)"
+    )
+    parser.add_argument(
+        "--attn", choices=ATTENTION_IMPLEMENTATIONS, default="sdpa", help="attn_implementation config id"
+    )
     args = parser.parse_args()
     args.shape = args.shape or ([64, 64, 16] if args.tiny else [512, 512, 200])
     return args

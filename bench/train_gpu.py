@@ -50,8 +50,10 @@ from bench.common import (  # noqa: E402
 from bench.flops import language_model, slice_flops  # noqa: E402
 from bundle.phantoms import write_dataset  # noqa: E402
 from networks.compile import COMPILE_PARTS  # noqa: E402
-from networks.llava import ATTENTION_IMPLEMENTATIONS  # noqa: E402
-from networks.llava import set_gradient_checkpointing  # noqa: E402
+from networks.llava import (
+    ATTENTION_IMPLEMENTATIONS,  # noqa: E402
+    set_gradient_checkpointing,  # noqa: E402
+)
 
 SIZE_KEYS = ("text_config", "vision_config", "sam_config", "medisee_config")
 TRAINER_HANDLERS = "$@train#handlers[:1]"  # the LR schedule only: no validation, checkpoints or logs
@@ -67,12 +69,30 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=3, help="untimed iterations per setting")
     parser.add_argument("--steps", type=int, default=10, help="timed iterations per setting")
     parser.add_argument("--num-workers", type=int, default=0, help="data loader workers (the config's num_workers)")
-    parser.add_argument("--sam-cache-gib", type=float, default=0.0,
-                        help="cache the frozen SAM embeddings (the config's sam_cache_gib); the warm-up then covers an epoch")  # fmt: skip
-    parser.add_argument("--length-grouping", type=int, default=0, help="batches sorted by length together (the config's length_grouping; 0 = off)")
-    parser.add_argument("--compile", choices=list(COMPILE_PARTS), default="none", help="the config's compile (torch.compile of network parts)")
-    parser.add_argument("--pack", action="store_true", help="pack each batch's conversations into one row (the config's pack_sequences)")
-    parser.add_argument("--attn", choices=ATTENTION_IMPLEMENTATIONS, default="sdpa", help="the config's attn_implementation")
+    parser.add_argument(
+        "--sam-cache-gib",
+        type=float,
+        default=0.0,
+        help="cache the frozen SAM embeddings (the config's sam_cache_gib); the warm-up then covers an epoch",
+    )
+    parser.add_argument(
+        "--length-grouping",
+        type=int,
+        default=0,
+        help="batches sorted by length together (the config's length_grouping; 0 = off)",
+    )
+    parser.add_argument(
+        "--compile",
+        choices=list(COMPILE_PARTS),
+        default="none",
+        help="the config's compile (torch.compile of network parts)",
+    )
+    parser.add_argument(
+        "--pack", action="store_true", help="pack each batch's conversations into one row (the config's pack_sequences)"
+    )
+    parser.add_argument(
+        "--attn", choices=ATTENTION_IMPLEMENTATIONS, default="sdpa", help="the config's attn_implementation"
+    )
     parser.add_argument("--volumes", type=int, default=4, help="phantom volumes in the training set")
     parser.add_argument("--shape", type=int, nargs=3, help="phantom voxels (default 128 128 32; tiny: 64 64 16)")
     args = parser.parse_args()
@@ -152,7 +172,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         # one validation volume: the config builds the validator (never run here) and refuses an empty split
-        write_dataset(data, n=args.volumes + 1, seed=0, shape=tuple(args.shape), val_fraction=1 / (args.volumes + 1), test_fraction=0.0)
+        write_dataset(
+            data,
+            n=args.volumes + 1,
+            seed=0,
+            shape=tuple(args.shape),
+            val_fraction=1 / (args.volumes + 1),
+            test_fraction=0.0,
+        )
         flow = workflow(args, data, Path(tmp) / "run0", args.batch_sizes[0])
         network, build_seconds = build_network(flow.parser, device)
         sizes = {key: flow.parser.get_parsed_content(key) for key in SIZE_KEYS}
@@ -179,15 +206,31 @@ def main() -> None:
                 if args.sam_cache_gib > 0:
                     del flops["SAM image encoder"]  # read from the cache in the timed steps
                 per_sample = sum(flops.values())
-                per_sample += language_model(sizes["text_config"], real_length, sizes["medisee_config"].get("lora_r", 0))
+                per_sample += language_model(
+                    sizes["text_config"], real_length, sizes["medisee_config"].get("lora_r", 0)
+                )
                 throughput = samples / seconds
                 mfu = 100 * throughput * per_sample / rate
-                rows.append((mode, batch_size, round(length), padding, throughput, per_sample / 1e12, mfu, peak_memory_gib(device)))
+                rows.append(
+                    (
+                        mode,
+                        batch_size,
+                        round(length),
+                        padding,
+                        throughput,
+                        per_sample / 1e12,
+                        mfu,
+                        peak_memory_gib(device),
+                    )
+                )
     sizes_name = "tiny" if args.tiny else "full-size"
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    title = (f"MediSee training step, {sizes_name}, {network.llava.dtype} (trainable float32), {device} ({name}), "
-             f"SAM cache {args.sam_cache_gib:g} GiB, length grouping {args.length_grouping}, packing {'on' if args.pack else 'off'}, "
-             f"attention {args.attn}, compile {args.compile}, matmul rate {rate / 1e12:.3g} TFLOP/s, torch {torch.__version__}")  # fmt: skip
+    title = (
+        f"MediSee training step, {sizes_name}, {network.llava.dtype} (trainable float32), {device} ({name}), "
+        f"SAM cache {args.sam_cache_gib:g} GiB, length grouping {args.length_grouping}, "
+        f"packing {'on' if args.pack else 'off'}, attention {args.attn}, compile {args.compile}, "
+        f"matmul rate {rate / 1e12:.3g} TFLOP/s, torch {torch.__version__}"
+    )
     headers = ["grad ckpt", "batch", "seq len", "pad %", "samples/s", "TFLOP/sample", "MFU %", "peak GiB"]
     print_table(title, headers, rows)
 

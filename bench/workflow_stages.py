@@ -55,11 +55,15 @@ def stage_times(parser, repeats: int) -> list[tuple[str, float]]:
         seconds, data = best_of(repeats, lambda t=transform, d=data: t(dict(d)))
         rows.append((f"pre: {type(transform).__name__}", seconds))
     with torch.no_grad():
-        seconds, outputs = best_of(repeats, lambda: inferer(data[K.IMAGE], network, query=data[K.QUERY], name=data[K.NAME]))
+        seconds, outputs = best_of(
+            repeats, lambda: inferer(data[K.IMAGE], network, query=data[K.QUERY], name=data[K.NAME])
+        )
     rows.append(("model (tiny; the GPU's figure is elsewhere)", seconds))
     batch, output = data, outputs
     for transform in parser.get_parsed_content("postprocessing").transforms:
-        seconds, (batch, output) = best_of(repeats, lambda t=transform, b=batch, o=output: engine_apply_transform(dict(b), dict(o), t))
+        seconds, (batch, output) = best_of(
+            repeats, lambda t=transform, b=batch, o=output: engine_apply_transform(dict(b), dict(o), t)
+        )
         rows.append((f"post: {type(transform).__name__}", seconds))
     return rows
 
@@ -88,8 +92,11 @@ def main() -> None:
     outside = total - sum(seconds for name, seconds in rows if name.startswith("model"))
     table = [(name, seconds, 100 * seconds / total) for name, seconds in rows]
     table += [("outside the model", outside, 100 * outside / total), ("all", total, 100.0)]
-    title = (f"Workflow stages, tiny model, {'x'.join(map(str, args.shape))} int16 phantom ({size_mib:.0f} MiB .nii.gz), "
-             f"batch {args.batch_size}, {torch.get_num_threads()} threads, peak RSS {peak_memory_gib(torch.device('cpu')):.2f} GiB")  # fmt: skip
+    peak = peak_memory_gib(torch.device("cpu"))
+    title = (
+        f"Workflow stages, tiny model, {'x'.join(map(str, args.shape))} int16 phantom ({size_mib:.0f} MiB .nii.gz), "
+        f"batch {args.batch_size}, {torch.get_num_threads()} threads, peak RSS {peak:.2f} GiB"
+    )
     print_table(title, ["stage", "seconds", "%"], table)
 
 

@@ -23,6 +23,7 @@ from networks.errors import DataError, run_command
 from networks.files import atomic_path
 from networks.tokenizer import train_bpe_tokenizer
 
+
 def _conversation(question: str, explanation: str | None = None) -> str:
     # the training prompt without the image and candidate tokens, which are added as whole tokens
     answer = f"It is and . {explanation.strip()}" if explanation else "It is and ."

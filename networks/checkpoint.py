@@ -99,7 +99,9 @@ def load_checkpoint(model, directory: str | os.PathLike) -> dict:
     except (json.JSONDecodeError, SafetensorError, OSError) as exc:
         raise WeightsError(f"cannot read MediSee checkpoint {directory}: {brief(exc)}") from None
     if meta.get("format_version") != FORMAT_VERSION:
-        raise WeightsError(f"MediSee checkpoint {directory} has format {meta.get('format_version')}, expected {FORMAT_VERSION}")
+        raise WeightsError(
+            f"MediSee checkpoint {directory} has format {meta.get('format_version')}, expected {FORMAT_VERSION}"
+        )
     for key in ("candidate_token_ids", "image_token_id"):
         ours = model.candidate_token_ids if key == "candidate_token_ids" else model.image_token_id
         if meta.get(key) != ours:
@@ -111,7 +113,9 @@ def load_checkpoint(model, directory: str | os.PathLike) -> dict:
         parts = [f"missing: {list_names(missing)}"] if missing else []
         parts += [f"unexpected: {list_names(unexpected)}"] if unexpected else []
         raise WeightsError(f"MediSee checkpoint {directory} does not match the model ({'; '.join(parts)})")
-    wrong = [f"{n} {tuple(t.shape)} vs {tuple(params[n].shape)}" for n, t in state.items() if t.shape != params[n].shape]
+    wrong = [
+        f"{n} {tuple(t.shape)} vs {tuple(params[n].shape)}" for n, t in state.items() if t.shape != params[n].shape
+    ]
     if wrong:
         raise WeightsError(f"MediSee checkpoint {directory} has mismatched shapes: {list_names(wrong)}")
     with torch.no_grad():

@@ -131,9 +131,13 @@ def clip_name(name: str, tower_keys: set[str]) -> str | None:
 def llava_med_text_config(source: dict, path: Path) -> MistralConfig:
     """The Mistral config of a ``llava_mistral`` config.json."""
     if source.get("model_type") != "llava_mistral":
-        raise WeightsError(f"{path}: model_type is {source.get('model_type')!r}, expected 'llava_mistral' (LLaVA-Med v1.5)")
+        raise WeightsError(
+            f"{path}: model_type is {source.get('model_type')!r}, expected 'llava_mistral' (LLaVA-Med v1.5)"
+        )
     if source.get("mm_projector_type", "mlp2x_gelu") != "mlp2x_gelu":
-        raise WeightsError(f"{path}: mm_projector_type {source['mm_projector_type']!r} is not supported (mlp2x_gelu only)")
+        raise WeightsError(
+            f"{path}: mm_projector_type {source['mm_projector_type']!r} is not supported (mlp2x_gelu only)"
+        )
     return MistralConfig(**{k: source[k] for k in MISTRAL_KEYS if k in source}, tie_word_embeddings=False)
 
 
@@ -146,7 +150,8 @@ def hf_config(source: dict, src_dir: Path, clip_dir: Path, image_token_id: int) 
         raise WeightsError(f"--clip {clip_dir}: cannot read a CLIP config: {exc}") from None
     if source.get("mm_hidden_size", vision.hidden_size) != vision.hidden_size:
         raise WeightsError(
-            f"--clip {clip_dir}: CLIP width {vision.hidden_size} differs from LLaVA-Med's mm_hidden_size {source['mm_hidden_size']}"
+            f"--clip {clip_dir}: CLIP width {vision.hidden_size} differs from LLaVA-Med's "
+            f"mm_hidden_size {source['mm_hidden_size']}"
         )
     strategy = source.get("mm_vision_select_feature", "patch")
     if strategy not in FEATURE_STRATEGY:

@@ -77,7 +77,9 @@ def check_writable(folder: str | os.PathLike, setting: str) -> None:
         with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as exc:
-        raise DataError(f"cannot write to output folder {folder} ({setting}): {exc.strerror or type(exc).__name__}") from None
+        raise DataError(
+            f"cannot write to output folder {folder} ({setting}): {exc.strerror or type(exc).__name__}"
+        ) from None
 
 
 def usual_permissions(path: str | os.PathLike, mode: int = NEW_FILE_MODE) -> None:

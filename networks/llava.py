@@ -144,8 +144,12 @@ def set_attention(llava: LlavaForConditionalGeneration, implementation: str) -> 
         ConfigError: naming the config key, for an unknown name or a kernel whose package is missing.
     """
     if implementation not in ATTENTION_IMPLEMENTATIONS:
-        raise ConfigError(f"config 'attn_implementation' must be one of {ATTENTION_IMPLEMENTATIONS}, got {implementation!r}")
+        raise ConfigError(
+            f"config 'attn_implementation' must be one of {ATTENTION_IMPLEMENTATIONS}, got {implementation!r}"
+        )
     try:
         llava.set_attn_implementation(implementation)
     except (ImportError, ValueError) as exc:
-        raise ConfigError(f"config 'attn_implementation' {implementation!r} cannot be used here: {brief(exc)}") from None
+        raise ConfigError(
+            f"config 'attn_implementation' {implementation!r} cannot be used here: {brief(exc)}"
+        ) from None

@@ -74,7 +74,11 @@ class MediSee(nn.Module):
     """
 
     def __init__(
-        self, llava: LlavaForConditionalGeneration, medsam: MedSAM, config: MediSeeConfig, candidate_token_ids: Sequence[int]
+        self,
+        llava: LlavaForConditionalGeneration,
+        medsam: MedSAM,
+        config: MediSeeConfig,
+        candidate_token_ids: Sequence[int],
     ) -> None:
         super().__init__()
         if len(candidate_token_ids) != config.num_candidates:
@@ -87,7 +91,9 @@ class MediSee(nn.Module):
         n = config.num_candidates
         self.seg_router = CandidateRouter(n, hidden, config.router_hidden_size, config.fusion, config.hard_seg_index)
         self.det_router = CandidateRouter(n, hidden, config.router_hidden_size, config.fusion, config.hard_det_index)
-        self.text_projection = TextProjection(hidden, medsam.config.prompt_embed_dim) if config.use_text_prompt else None
+        self.text_projection = (
+            TextProjection(hidden, medsam.config.prompt_embed_dim) if config.use_text_prompt else None
+        )
         self.box_head = BoxHead(hidden, config.box_head_hidden_size)
         # run the LLM on the real tokens only (networks.packing.set_sequence_packing)
         self.pack_sequences = False
@@ -103,7 +109,11 @@ class MediSee(nn.Module):
         return self.llava.config.image_seq_length
 
     def language_hidden_states(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, clip_pixel_values: torch.Tensor, image_index: torch.Tensor
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        clip_pixel_values: torch.Tensor,
+        image_index: torch.Tensor,
     ) -> torch.Tensor:
         """Last-layer LLM states (B, L, H) with CLIP features placed at the image tokens.
 
@@ -116,7 +126,9 @@ class MediSee(nn.Module):
         counts = placeholders.sum(dim=1)
         if bool((counts != image_features.shape[1]).any()):
             row = int((counts != image_features.shape[1]).nonzero()[0, 0])
-            raise InputError(f"row {row} has {int(counts[row])} image tokens; the vision tower gives {image_features.shape[1]}")
+            raise InputError(
+                f"row {row} has {int(counts[row])} image tokens; the vision tower gives {image_features.shape[1]}"
+            )
         embeds = self.llava.get_input_embeddings()(input_ids)
         embeds = embeds.masked_scatter(placeholders.unsqueeze(-1), image_features.to(embeds.dtype))
         language_model = self.llava.model.language_model
@@ -127,7 +139,9 @@ class MediSee(nn.Module):
             return unpack_rows(out.last_hidden_state, packed)
         # positions count real tokens only, so left- and right-padded rows are encoded alike
         position_ids = (attention_mask.long().cumsum(dim=1) - 1).clamp(min=0)
-        out = language_model(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids, use_cache=False)
+        out = language_model(
+            inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
+        )
         return out.last_hidden_state
 
     def answer_loss(self, hidden_states: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -93,7 +93,9 @@ def load_medsam_state_dict(sam: Sam, path: str | Path) -> None:
         if unexpected:
             parts.append(f"unexpected keys: {list_names(unexpected)}")
         raise WeightsError(f"MedSAM checkpoint {path} does not match SAM ViT-B ({'; '.join(parts)})")
-    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items() if state[k].shape != v.shape]
+    wrong = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items() if state[k].shape != v.shape
+    ]
     if wrong:
         raise WeightsError(f"MedSAM checkpoint {path} has mismatched shapes: {list_names(wrong)}")
     sam.load_state_dict(state, strict=True)
@@ -124,7 +126,10 @@ class MedSAM(nn.Module):
         """
         expected = (3, self.image_size, self.image_size)
         if pixel_values.ndim != 4 or tuple(pixel_values.shape[1:]) != expected:
-            raise InputError(f"sam_pixel_values must be (N, {expected[0]}, {expected[1]}, {expected[2]}), got {tuple(pixel_values.shape)}")
+            raise InputError(
+                f"sam_pixel_values must be (N, {expected[0]}, {expected[1]}, {expected[2]}), "
+                f"got {tuple(pixel_values.shape)}"
+            )
         return self.sam.image_encoder(pixel_values)
 
     def input_frame_scale(self, original_sizes: torch.Tensor) -> torch.Tensor:

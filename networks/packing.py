@@ -51,7 +51,9 @@ def pack_rows(inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> Pack
     """
     real = attention_mask.bool()
     positions = attention_mask.long().cumsum(dim=1) - 1
-    return PackedRows(inputs_embeds=inputs_embeds[real].unsqueeze(0), position_ids=positions[real].unsqueeze(0), real=real)
+    return PackedRows(
+        inputs_embeds=inputs_embeds[real].unsqueeze(0), position_ids=positions[real].unsqueeze(0), real=real
+    )
 
 
 def unpack_rows(hidden_states: torch.Tensor, packed: PackedRows) -> torch.Tensor:

@@ -41,8 +41,10 @@ def describe(parser: ConfigParser) -> str:
     sources["checkpoint"] = parser.get_parsed_content("checkpoint") or "(none: untrained heads)"
     lines = [
         f"MediSee built in {seconds:.1f} s",
-        f"candidate tokens: {', '.join(model.config.candidate_tokens)} (ids {model.candidate_token_ids}); fusion: {model.config.fusion}",
-        f"image tokens per prompt: {model.num_image_tokens}; SAM input: {model.medsam.image_size} px ({model.medsam.config.resize})",
+        f"candidate tokens: {', '.join(model.config.candidate_tokens)} (ids {model.candidate_token_ids}); "
+        f"fusion: {model.config.fusion}",
+        f"image tokens per prompt: {model.num_image_tokens}; "
+        f"SAM input: {model.medsam.image_size} px ({model.medsam.config.resize})",
         *[f"{key}: {value}" for key, value in sources.items()],
         "",
         format_report(trainable_report(model)),

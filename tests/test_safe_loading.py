@@ -48,7 +48,9 @@ def unsafe_calls(path: Path, root: Path = ROOT) -> list[str]:
             found.append(f"{where} without weights_only=True")
         if keyword(call, "trust_remote_code") not in (None, False):
             found.append(f"{where} with trust_remote_code")
-        if name in ("pickle.load", "pickle.loads") or (name in ("np.load", "numpy.load") and keyword(call, "allow_pickle")):
+        if name in ("pickle.load", "pickle.loads") or (
+            name in ("np.load", "numpy.load") and keyword(call, "allow_pickle")
+        ):
             found.append(f"{where} unpickles")
     return found
 

@@ -1,4 +1,5 @@
-"""MONAI dictionary transforms: volume loading, intensity, 3D->2D slicing, model preprocessing, boxes, slices->volume."""
+"""MONAI dictionary transforms: volume loading, intensity, 3D->2D slicing, model preprocessing, boxes,
+slices->volume."""
 
 from transforms.augment import RandSliceAugmentd
 from transforms.boxes import (

@@ -27,7 +27,6 @@ from transforms.keys import IMAGE
 from transforms.memory_order import c_order
 
 
-
 class NibabelCOrderReader(NibabelReader):
     """MONAI's ``NibabelReader``, handing on the voxels already C-ordered (:func:`transforms.memory_order.c_order`).
 
@@ -229,7 +228,9 @@ def nifti_header_shape(path: str | Path) -> tuple[int, ...]:
     try:
         shape = tuple(int(n) for n in nib.load(str(path)).shape)
     except Exception as exc:  # nibabel raises ImageFileError, gzip/zlib and OS errors
-        raise DataError(f"cannot read image {path} with the nibabel reader: {gzip_damage(path) or _short(exc)}") from None
+        raise DataError(
+            f"cannot read image {path} with the nibabel reader: {gzip_damage(path) or _short(exc)}"
+        ) from None
     extra = shape[SPATIAL_DIMS:]
     if len(shape) > SPATIAL_DIMS and all(n == ONE_VOLUME for n in extra[1:]):
         return check_volume_shape(path, shape[:SPATIAL_DIMS], channels=extra[0])

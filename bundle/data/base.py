@@ -135,7 +135,9 @@ class TargetDataset(Dataset):
         drawn = []
         for target in targets:
             name = self.class_name(image_key, target)
-            query = self.sampler.sample(name, rng, extra) if kind is None else self.sampler.query(name, kind, rng, extra)
+            query = (
+                self.sampler.sample(name, rng, extra) if kind is None else self.sampler.query(name, kind, rng, extra)
+            )
             drawn.append((target, name, query))
         return image_key, drawn
 

@@ -63,7 +63,9 @@ class MediSeeCollate:
     def __call__(self, samples: Sequence[dict]) -> dict:
         images = [s["image"] for s in samples]
         rows = [(i, t) for i, s in enumerate(samples) for t in s["targets"]]
-        batch = pad_conversations([self.conversation(t) for _, t in rows], self.prompts.tokenizer.pad_token_id, self.padding_side)
+        batch = pad_conversations(
+            [self.conversation(t) for _, t in rows], self.prompts.tokenizer.pad_token_id, self.padding_side
+        )
         masks = [t.mask.float() for _, t in rows]
         boxes, empty = zip(*(self._box(t) for _, t in rows)) if rows else ((), ())
         batch.update(

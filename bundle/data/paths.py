@@ -49,6 +49,8 @@ def keep_or_raise(missing: list[Path], listed_in: Path, on_missing: str, what: s
         return True
     names = ", ".join(str(p) for p in missing)
     if on_missing == "error":
-        raise DataError(f"{listed_in}: {what} lists missing files: {names} (use on_missing='skip' to skip such entries)")
+        raise DataError(
+            f"{listed_in}: {what} lists missing files: {names} (use on_missing='skip' to skip such entries)"
+        )
     logger.warning("%s: skipping %s with missing files: %s", listed_in, what, names)
     return False

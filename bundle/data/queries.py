@@ -31,7 +31,12 @@ class PromptPool:
     @classmethod
     def from_dict(cls, values: Mapping, where: str) -> PromptPool:
         """Validates one pool; ``where`` names it in errors (file and class)."""
-        pool = cls(**{k: [str(x) for x in values.get(k) or []] for k in ("long", "short", "long_explanation", "short_explanation")})
+        pool = cls(
+            **{
+                k: [str(x) for x in values.get(k) or []]
+                for k in ("long", "short", "long_explanation", "short_explanation")
+            }
+        )
         for kind in REASONING_KINDS:
             explanations = getattr(pool, f"{kind}_explanation")
             if explanations and len(explanations) != len(getattr(pool, kind)):
@@ -74,7 +79,9 @@ class QuestionSampler:
             without descriptions for the class falls back to a label question.
     """
 
-    def __init__(self, pools: Mapping[str, PromptPool] | None = None, kind_weights: Mapping[str, float] | None = None) -> None:
+    def __init__(
+        self, pools: Mapping[str, PromptPool] | None = None, kind_weights: Mapping[str, float] | None = None
+    ) -> None:
         weights = dict(DEFAULT_KIND_WEIGHTS if kind_weights is None else kind_weights)
         unknown = set(weights) - set(QUERY_KINDS)
         if unknown or not any(w > 0 for w in weights.values()) or any(w < 0 for w in weights.values()):
@@ -94,7 +101,9 @@ class QuestionSampler:
         kind = rng.choices(available, weights)[0] if sum(weights) > 0 else "label"
         return self.query(class_name, kind, rng, extra)
 
-    def query(self, class_name: str, kind: str, rng: random.Random, extra: Mapping[str, PromptPool] | None = None) -> Query:
+    def query(
+        self, class_name: str, kind: str, rng: random.Random, extra: Mapping[str, PromptPool] | None = None
+    ) -> Query:
         """A query of a given kind (a random description from the pool)."""
         if kind == "label":
             return Query("label", label_question(class_name, rng), None)

@@ -22,9 +22,9 @@ from monai.transforms import Compose, Invertd, MapTransform, Orientationd
 from monai.utils import set_determinism
 
 from bundle.deploy.settings import ModelSettings
+from bundle.engines import precision
 from bundle.inference import DescribeTargetd, SliceInferer, image_intensity
 from bundle.inference import keys as K
-from bundle.engines import precision
 from transforms import FiniteValuesd
 from transforms.loading import DEFAULT_AXCODES
 
@@ -38,7 +38,8 @@ class VolumeReasoner:
         device: where the model runs.
         intensity: the bundle's CT window / MR normalisation of the ``image`` key.
         slice_axis: the axis the inferer slices along.
-        autocast: ``torch.autocast`` arguments (the bundle's ``amp_kwargs`` when its ``amp`` is on), or None to run in the model's dtype.
+        autocast: ``torch.autocast`` arguments (the bundle's ``amp_kwargs`` when its ``amp`` is on), or None to
+            run in the model's dtype.
     """
 
     def __init__(

@@ -6,4 +6,11 @@ from bundle.engines.evaluator import MediSeeEvaluator
 from bundle.engines.sam_cache import SamEmbeddingCache
 from bundle.engines.trainer import MediSeeTrainer
 
-__all__ = ["MediSeeTrainer", "MediSeeEvaluator", "TrainingCheckpoint", "latest_checkpoint", "EpochSetter", "SamEmbeddingCache"]
+__all__ = [
+    "MediSeeTrainer",
+    "MediSeeEvaluator",
+    "TrainingCheckpoint",
+    "latest_checkpoint",
+    "EpochSetter",
+    "SamEmbeddingCache",
+]

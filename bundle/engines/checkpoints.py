@@ -43,7 +43,9 @@ def checkpoints_in(save_dir: str | Path) -> list[Path]:
     save_dir = Path(save_dir)
     if not save_dir.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in save_dir.iterdir() if (m := PATTERN.match(p.name)) and (p / STATE_FILE).is_file()]
+    found = [
+        (int(m.group(1)), p) for p in save_dir.iterdir() if (m := PATTERN.match(p.name)) and (p / STATE_FILE).is_file()
+    ]
     return [p for _, p in sorted(found)]
 
 

@@ -29,7 +29,9 @@ def autocast_kwargs(dtype: str) -> dict:
     return {"dtype": torch_dtype(dtype)} if uses_autocast(dtype) else {}
 
 
-def autocast(device: torch.device | str, amp: bool, amp_kwargs: dict | None = None) -> contextlib.AbstractContextManager:
+def autocast(
+    device: torch.device | str, amp: bool, amp_kwargs: dict | None = None
+) -> contextlib.AbstractContextManager:
     """``torch.autocast`` on ``device`` when ``amp`` is on, else a context that changes nothing."""
     if not amp:
         return contextlib.nullcontext()

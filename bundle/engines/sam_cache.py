@@ -42,7 +42,9 @@ class SamEmbeddingCache:
     def __len__(self) -> int:
         return len(self._embeddings)
 
-    def embed(self, keys: Sequence[str], pixel_values: torch.Tensor, encode: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    def embed(
+        self, keys: Sequence[str], pixel_values: torch.Tensor, encode: Callable[[torch.Tensor], torch.Tensor]
+    ) -> torch.Tensor:
         """The embeddings of a batch of images: cached ones looked up, the others encoded (and kept while room is left).
 
         Args:
@@ -66,7 +68,9 @@ class SamEmbeddingCache:
         for key, embedding in computed.items():
             self._store(key, embedding)
         target = pixel_values.device
-        return torch.stack([computed[key] if key in computed else self._embeddings[key].to(target, non_blocking=True) for key in keys])
+        return torch.stack(
+            [computed[key] if key in computed else self._embeddings[key].to(target, non_blocking=True) for key in keys]
+        )
 
     def _store(self, key: str, embedding: torch.Tensor) -> None:
         size = embedding.numel() * embedding.element_size()
@@ -97,4 +101,6 @@ def check_frozen_encoder(network: torch.nn.Module) -> None:
     """Raises a :class:`ConfigError` when the SAM image encoder trains: its embeddings then change every step."""
     encoder = unwrap(network).medsam.sam.image_encoder
     if any(p.requires_grad for p in encoder.parameters()):
-        raise ConfigError("config 'sam_cache_gib' needs a frozen SAM image encoder (trainable 'paper'); it trains under 'all'")
+        raise ConfigError(
+            "config 'sam_cache_gib' needs a frozen SAM image encoder (trainable 'paper'); it trains under 'all'"
+        )

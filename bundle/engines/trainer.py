@@ -58,7 +58,9 @@ class MediSeeTrainer(SupervisedTrainer):
         with engine_autocast(engine):
             embeddings = image_embeddings(network, batch, self.sam_cache)
             inputs = {k: v for k, v in model_inputs(batch).items() if k != "sam_pixel_values"}
-            outputs = network(**inputs, sam_image_embeddings=embeddings, output_hidden_states=self.similarity_loss is not None)
+            outputs = network(
+                **inputs, sam_image_embeddings=embeddings, output_hidden_states=self.similarity_loss is not None
+            )
             engine.fire_event(IterationEvents.FORWARD_COMPLETED)
             losses = dict(engine.loss_function(outputs, batch))
             if self.similarity_loss is not None:
@@ -93,7 +95,11 @@ class MediSeeTrainer(SupervisedTrainer):
 
         model = unwrap(network)
         with torch.no_grad():
-            label_inputs = {k: v for k, v in model_inputs(batch, LABEL_QUERY_PREFIX).items() if k not in ("labels", "sam_pixel_values")}
+            label_inputs = {
+                k: v
+                for k, v in model_inputs(batch, LABEL_QUERY_PREFIX).items()
+                if k not in ("labels", "sam_pixel_values")
+            }
             target = network(**label_inputs, sam_image_embeddings=embeddings, output_hidden_states=True)
         image_id = model.image_token_id
         return self.similarity_loss(
@@ -102,4 +108,3 @@ class MediSeeTrainer(SupervisedTrainer):
             image_token_states(target.last_hidden_state, batch[f"{LABEL_QUERY_PREFIX}input_ids"], image_id),
             target.seg_state,
         )
-

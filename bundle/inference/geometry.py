@@ -98,7 +98,9 @@ class DescribeTargetd(MapTransform):
         }
         return d
 
-    def describe_slices(self, predictions: list[SlicePrediction], volume: MetaTensor, grid: FileGrid) -> list[dict[str, Any]]:
+    def describe_slices(
+        self, predictions: list[SlicePrediction], volume: MetaTensor, grid: FileGrid
+    ) -> list[dict[str, Any]]:
         """``index``, ``box_voxel``, ``box_world`` and ``score`` of each slice's prediction."""
         if not predictions:
             return []

@@ -69,7 +69,6 @@ def image_intensity(window: str = "abdomen", a_min: float | None = None, a_max: 
     return intensity_transform({"a_min": a_min, "a_max": a_max})
 
 
-
 def check_query_fits(
     prompts: Any, entries: Sequence[Mapping[str, Any]], max_new_tokens: int = 0, generate_answer: bool | str = True
 ) -> None:

@@ -14,6 +14,9 @@ from ignite.metrics.metric import reinit__is_reduced, sync_all_reduce
 
 from bundle.prompts import QUERY_KINDS
 
+CPU = torch.device("cpu")
+"""Where metric sums live by default (ignite's default device)."""
+
 RowTerms = tuple[torch.Tensor, torch.Tensor]
 """(B,) numerators and (B,) denominators of a batch."""
 
@@ -55,9 +58,7 @@ class KindSplitRatio(Metric):
     empty_value: ClassVar[float | None] = None
     """Value when rows were seen but the denominator is zero; None = no value (key omitted)."""
 
-    def __init__(
-        self, output_transform: Callable = lambda x: x, device: str | torch.device = torch.device("cpu")
-    ) -> None:
+    def __init__(self, output_transform: Callable = lambda x: x, device: str | torch.device = CPU) -> None:
         # skip_unrolling: the outputs are dicts of lists, never (y_pred, y) pairs to iterate over
         super().__init__(output_transform, device=device, skip_unrolling=True)
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 from monai.data.box_utils import box_iou
 
-from bundle.metrics.base import KindSplitRatio, RowTerms
+from bundle.metrics.base import CPU, KindSplitRatio, RowTerms
 
 BOX_KEYS = ("pred_boxes", "boxes", "box_valid", "kinds")
 
@@ -60,7 +60,7 @@ class BoxAccuracy(BoxMetric):
         self,
         threshold: float = 0.5,
         output_transform: Callable = lambda x: x,
-        device: str | torch.device = torch.device("cpu"),
+        device: str | torch.device = CPU,
     ) -> None:
         self.threshold = threshold
         super().__init__(output_transform, device)

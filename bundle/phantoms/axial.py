@@ -95,4 +95,3 @@ def build_vessel(drawing: Drawing, spec: OrganSpec) -> list[Layer]:
 def build_vessels(drawing: Drawing) -> dict[str, list[Layer]]:
     """Aorta (left of midline) and IVC (right), by label name."""
     return {spec.name: build_vessel(drawing, spec) for spec in (AORTA, IVC)}
-

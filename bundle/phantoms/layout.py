@@ -8,7 +8,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from bundle.phantoms.anatomy import (
-    AORTA, BODY, GALLBLADDER, IVC, LEFT_KIDNEY, LIVER, LIVER_LESION, RENAL_CYST, RIGHT_KIDNEY, SPINE, SPLEEN, STOMACH,
+    AORTA,
+    BODY,
+    GALLBLADDER,
+    IVC,
+    LEFT_KIDNEY,
+    LIVER,
+    LIVER_LESION,
+    RENAL_CYST,
+    RIGHT_KIDNEY,
+    SPINE,
+    SPLEEN,
+    STOMACH,
 )  # fmt: skip
 from bundle.phantoms.axial import build_spine, build_vessels
 from bundle.phantoms.body import BODY_NAME, build_body

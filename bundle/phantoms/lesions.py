@@ -9,7 +9,14 @@ from __future__ import annotations
 import numpy as np
 
 from bundle.phantoms.anatomy import (
-    LEFT_KIDNEY, LIVER, LIVER_LESION, RENAL_CYST, RENAL_CYST_SIDE_FINDING, RIGHT_KIDNEY, OrganSpec, Side,
+    LEFT_KIDNEY,
+    LIVER,
+    LIVER_LESION,
+    RENAL_CYST,
+    RENAL_CYST_SIDE_FINDING,
+    RIGHT_KIDNEY,
+    OrganSpec,
+    Side,
 )  # fmt: skip
 from bundle.phantoms.drawing import Drawing, Layer, Placed
 from bundle.phantoms.shapes import Ellipsoid

@@ -10,7 +10,15 @@ from __future__ import annotations
 import numpy as np
 
 from bundle.phantoms.anatomy import (
-    GALLBLADDER, LIVER, SPINE, SPLEEN, STOMACH, STOMACH_CONTENT_FINDING, STOMACH_CONTENTS, OrganSpec, Side,
+    GALLBLADDER,
+    LIVER,
+    SPINE,
+    SPLEEN,
+    STOMACH,
+    STOMACH_CONTENT_FINDING,
+    STOMACH_CONTENTS,
+    OrganSpec,
+    Side,
     StomachContent,
 )  # fmt: skip
 from bundle.phantoms.drawing import Drawing, Layer, Placed

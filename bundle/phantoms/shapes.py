@@ -12,7 +12,6 @@ from typing import Protocol
 
 import numpy as np
 
-
 UNBOUNDED = (-np.inf, np.inf)
 
 

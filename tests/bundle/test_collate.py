@@ -21,12 +21,21 @@ def _sample(height, width, boxes):
 
 def _collate(model, tokenizer, **kwargs):
     sam = model.medsam
-    return MediSeeCollate(PromptBuilder.for_model(tokenizer, model), model.llava.config.vision_config.image_size, sam.image_size, sam.config.resize, **kwargs)
+    return MediSeeCollate(
+        PromptBuilder.for_model(tokenizer, model),
+        model.llava.config.vision_config.image_size,
+        sam.image_size,
+        sam.config.resize,
+        **kwargs,
+    )
 
 
 def test_rows_follow_targets_and_share_their_image(tiny):
     model, tokenizer = tiny
-    samples = [_sample(40, 30, {"liver": (2, 10, 3, 9), "spleen": (20, 30, 0, 30)}), _sample(24, 24, {"kidney": (0, 24, 12, 24)})]
+    samples = [
+        _sample(40, 30, {"liver": (2, 10, 3, 9), "spleen": (20, 30, 0, 30)}),
+        _sample(24, 24, {"kidney": (0, 24, 12, 24)}),
+    ]
     batch = _collate(model, tokenizer)(samples)
     assert batch["image_index"].tolist() == [0, 0, 1]
     assert batch["clip_pixel_values"].shape[0] == batch["sam_pixel_values"].shape[0] == 2
@@ -38,7 +47,20 @@ def test_rows_follow_targets_and_share_their_image(tiny):
     explained = tokenizer.decode(batch["labels"][0][batch["labels"][0] != IGNORE_INDEX])
     assert "It is the liver." in explained
     with torch.no_grad():
-        out = model(**{k: batch[k] for k in ("input_ids", "attention_mask", "labels", "clip_pixel_values", "sam_pixel_values", "image_index", "original_sizes")})
+        out = model(
+            **{
+                k: batch[k]
+                for k in (
+                    "input_ids",
+                    "attention_mask",
+                    "labels",
+                    "clip_pixel_values",
+                    "sam_pixel_values",
+                    "image_index",
+                    "original_sizes",
+                )
+            }
+        )
     assert [tuple(m.shape) for m in out.mask_logits] == [(40, 30), (40, 30), (24, 24)]
 
 

@@ -43,7 +43,10 @@ def samed2d(tmp_path):
         mask[rows, 3:7] = 255
         _png(tmp_path / "masks" / f"{name}.png", mask)
         masks[name] = f"masks/{name}.png"
-    index = {"images/a.png": {masks["liver"]: "Liver", masks["spleen"]: "spleen"}, "images/b.png": {masks["kidney"]: "kidney"}}
+    index = {
+        "images/a.png": {masks["liver"]: "Liver", masks["spleen"]: "spleen"},
+        "images/b.png": {masks["kidney"]: "kidney"},
+    }
     (tmp_path / "data.json").write_text(json.dumps(index))
     return tmp_path
 
@@ -69,7 +72,15 @@ def test_eval_mode_enumerates_each_target_and_kind(samed2d, tmp_path):
     sampler = QuestionSampler({"liver": PromptPool.from_dict(POOLS["liver"], "test")})
     data = SAMed2DDataset(samed2d / "data.json", sampler=sampler, mode="eval")
     kinds = Counter((t.class_name, t.query.kind) for i in range(len(data)) for t in data[i]["targets"])
-    assert kinds == Counter({("liver", "label"): 1, ("liver", "short"): 1, ("liver", "long"): 1, ("spleen", "label"): 1, ("kidney", "label"): 1})
+    assert kinds == Counter(
+        {
+            ("liver", "label"): 1,
+            ("liver", "short"): 1,
+            ("liver", "long"): 1,
+            ("spleen", "label"): 1,
+            ("kidney", "label"): 1,
+        }
+    )
     assert data[1]["targets"][0].query.question == data[1]["targets"][0].query.question  # deterministic
 
 
@@ -95,7 +106,14 @@ def test_a_mask_of_another_size_is_an_error(samed2d):
 
 def test_medisee_jsonl_gives_short_and_long_items_with_their_boxes(samed2d):
     lines = [
-        {"image": "images/a.png", "mask": "masks/liver.png", "class_text": "liver", "long": "The big organ on the right.", "short": "Bile maker.", "bbox": [0.1, 0.2, 0.4, 0.3]},
+        {
+            "image": "images/a.png",
+            "mask": "masks/liver.png",
+            "class_text": "liver",
+            "long": "The big organ on the right.",
+            "short": "Bile maker.",
+            "bbox": [0.1, 0.2, 0.4, 0.3],
+        },
     ]
     (samed2d / "test.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     data = MediSeeTestDataset(samed2d / "test.jsonl")
@@ -123,7 +141,9 @@ def test_prompt_pools_must_align_explanations(tmp_path):
 
 
 def test_question_sampler_follows_kind_weights_and_pairs_explanations():
-    sampler = QuestionSampler({"liver": PromptPool.from_dict(POOLS["liver"], "test")}, {"label": 0.5, "short": 0.25, "long": 0.25})
+    sampler = QuestionSampler(
+        {"liver": PromptPool.from_dict(POOLS["liver"], "test")}, {"label": 0.5, "short": 0.25, "long": 0.25}
+    )
     rng = random.Random(0)
     queries = [sampler.sample("liver", rng) for _ in range(2000)]
     share = Counter(q.kind for q in queries)
@@ -150,7 +170,11 @@ class _Numbers(torch.utils.data.Dataset):
 
 
 def test_mixed_sampler_draws_sources_at_the_ratio_whatever_their_sizes():
-    concat, sampler = mixed_dataset({"label": _Numbers("label", 1000), "reasoning": _Numbers("reasoning", 10)}, {"label": 7, "reasoning": 3}, num_samples=5000)
+    concat, sampler = mixed_dataset(
+        {"label": _Numbers("label", 1000), "reasoning": _Numbers("reasoning", 10)},
+        {"label": 7, "reasoning": 3},
+        num_samples=5000,
+    )
     share = Counter(concat[i] for i in sampler)
     assert abs(share["reasoning"] / 5000 - 0.3) < 0.03
 

@@ -26,7 +26,16 @@ def _config_list(files: list[str]) -> str:
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", _config_list(DEMO), "--output_dir", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        "run",
+        "--config_file",
+        _config_list(DEMO),
+        "--output_dir",
+        str(out),
+    ]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, encoding="utf-8", errors="replace", timeout=600)
     return done, out
 

@@ -204,7 +204,12 @@ def test_the_question_comes_from_the_flag_then_the_environment_then_app_yaml(tmp
 
 @pytest.mark.parametrize(
     ("content", "expected"),
-    [(b"", "is an empty file"), (b"plain text\n", "not a valid gzip file"), ((8, 6), "has shape (8, 6)"), ((8, 6, 4, 2), "is 4D with 2 volumes")],
+    [
+        (b"", "is an empty file"),
+        (b"plain text\n", "not a valid gzip file"),
+        ((8, 6), "has shape (8, 6)"),
+        ((8, 6, 4, 2), "is 4D with 2 volumes"),
+    ],
     ids=["empty", "text", "2d", "4d"],
 )
 def test_bad_nifti_inputs_are_refused_before_the_model_is_built(tmp_path, content, expected):

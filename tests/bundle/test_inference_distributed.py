@@ -50,7 +50,9 @@ def torchrun(image: Path, out: Path, port: int) -> subprocess.CompletedProcess:
         "--output_dir", str(out), "--max_new_tokens", str(FEW_TOKENS),
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(command, cwd=ROOT, capture_output=True, encoding="utf-8", errors="replace", timeout=600, env=env)
+    return subprocess.run(
+        command, cwd=ROOT, capture_output=True, encoding="utf-8", errors="replace", timeout=600, env=env
+    )
 
 
 def names(folder: Path) -> list[str]:

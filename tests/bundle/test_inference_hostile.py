@@ -114,7 +114,10 @@ def test_bad_image_files_are_refused_naming_the_file(files, tmp_path, case, expe
     [
         ("", "config 'query' is empty"),
         ("   \t ", "config 'query' is empty"),
-        ("x" * LONG_QUESTION_CHARS, "config 'query': the question is too long: 10000 characters.*max_position_embeddings"),
+        (
+            "x" * LONG_QUESTION_CHARS,
+            "config 'query': the question is too long: 10000 characters.*max_position_embeddings",
+        ),
     ],
     ids=["empty", "whitespace", "10000 characters"],
 )

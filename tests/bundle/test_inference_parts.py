@@ -1,4 +1,5 @@
-"""The inference workflow's parts: input discovery, settings, the output rule, answer decoding, mask files and overlay geometry."""
+"""The inference workflow's parts: input discovery, settings, the output rule, answer decoding, mask files and
+overlay geometry."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ from monai.data import MetaTensor
 from PIL import Image
 
 from bundle.inference import (
-    AnswerGenerator, OutputLayout, datalist, find_volumes, flag, image_intensity, require_volumes,
+    AnswerGenerator,
+    OutputLayout,
+    datalist,
+    find_volumes,
+    flag,
+    image_intensity,
+    require_volumes,
 )  # fmt: skip
 from bundle.inference.overlay import EMPTY_TILES, MAX_TILES, RADIOLOGICAL_VIEW, choose_tiles, display_box
 from bundle.inference.writers import SaveMaskd
@@ -121,7 +128,10 @@ def test_a_static_answer_cache_generates_the_same_answer_as_the_dynamic_one(tiny
 
 def test_masks_are_gzipped_at_the_fast_level_and_read_back_exactly(tmp_path):
     generator = torch.Generator().manual_seed(0)
-    mask = MetaTensor((torch.rand(1, 30, 20, 10, generator=generator) < 0.02).to(torch.uint8), affine=torch.diag(torch.tensor([0.8, 1.2, 2.5, 1.0])))
+    mask = MetaTensor(
+        (torch.rand(1, 30, 20, 10, generator=generator) < 0.02).to(torch.uint8),
+        affine=torch.diag(torch.tensor([0.8, 1.2, 2.5, 1.0])),
+    )
     SaveMaskd(OutputLayout(tmp_path)).write(tmp_path / "m_mask.nii.gz", mask, {})
     raw = (tmp_path / "m_mask.nii.gz").read_bytes()
     assert raw[:2] == GZIP_MAGIC and raw[GZIP_XFL] == GZIP_FASTEST  # level 9 would be 5-20x slower on speckle

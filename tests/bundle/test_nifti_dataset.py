@@ -34,7 +34,14 @@ def dataset(tmp_path):
     _write(tmp_path / "labelsTr" / "a.nii.gz", labels)
     description = {
         "labels": {"0": "background", "1": "liver", "2": "Left Kidney"},
-        "prompts": {"liver": {"long": ["The big organ that makes bile."], "short": ["Bile maker."], "long_explanation": ["Bile."], "short_explanation": ["Bile."]}},
+        "prompts": {
+            "liver": {
+                "long": ["The big organ that makes bile."],
+                "short": ["Bile maker."],
+                "long_explanation": ["Bile."],
+                "short_explanation": ["Bile."],
+            }
+        },
         "training": [{"image": "imagesTr/a.nii.gz", "label": "labelsTr/a.nii.gz"}],
     }
     (tmp_path / "dataset.json").write_text(json.dumps(description))
@@ -43,7 +50,10 @@ def dataset(tmp_path):
 
 def test_every_slice_with_a_label_is_an_image_with_those_targets(dataset):
     data = NiftiSliceDataset(dataset, kind_weights={"label": 1.0})
-    targets = {data[i]["source"].rsplit("#slice", 1)[1]: sorted(t.class_name for t in data[i]["targets"]) for i in range(len(data))}
+    targets = {
+        data[i]["source"].rsplit("#slice", 1)[1]: sorted(t.class_name for t in data[i]["targets"])
+        for i in range(len(data))
+    }
     # RAS reorientation flips x and y of an LPS file but keeps the axial axis order
     assert targets == {"1": ["liver"], "2": ["liver"], "3": ["left kidney", "liver"], "4": ["left kidney"]}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+
 import nibabel as nib
 import numpy as np
 import pytest

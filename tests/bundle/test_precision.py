@@ -8,8 +8,8 @@ import torch
 from bundle.engines.precision import autocast, autocast_kwargs, uses_autocast
 from networks.errors import ConfigError
 from networks.trainable import upcast_trainable
-from tests.helpers.training import batch_with_targets, tiny_trainer
 from tests.conftest import build_tiny, tiny_parser
+from tests.helpers.training import batch_with_targets, tiny_trainer
 
 SMALL_LR = 1e-5
 """An AdamW step this small is below bf16's resolution for weights of the box head's size (~0.05)."""

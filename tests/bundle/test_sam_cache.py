@@ -8,8 +8,8 @@ from ignite.engine import Events
 
 from bundle.engines import MediSeeEvaluator, SamEmbeddingCache
 from networks.errors import ConfigError
-from tests.helpers.training import batch_with_targets, tiny_trainer
 from tests.conftest import build_tiny
+from tests.helpers.training import batch_with_targets, tiny_trainer
 
 EPOCHS = 2
 
@@ -80,7 +80,9 @@ def test_evaluation_with_the_cache_encodes_each_slice_once_and_gives_the_same_ou
     batch["kinds"] = ["label", "short", "long"]
     outputs = []
     for cache in (None, SamEmbeddingCache(max_gib=1.0)):
-        evaluator = MediSeeEvaluator(device=torch.device("cpu"), val_data_loader=[batch, batch], network=model, sam_cache=cache)
+        evaluator = MediSeeEvaluator(
+            device=torch.device("cpu"), val_data_loader=[batch, batch], network=model, sam_cache=cache
+        )
         evaluator.add_event_handler(Events.ITERATION_COMPLETED, lambda engine: outputs.append(engine.state.output))
         encoded.clear()
         evaluator.run()

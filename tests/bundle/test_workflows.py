@@ -18,8 +18,8 @@ from safetensors.torch import load_file
 
 from bundle.data import LengthGroupedBatchSampler
 from bundle.engines.checkpoints import STATE_FILE, checkpoints_in
-from networks.checkpoint import WEIGHTS_NAME
 from bundle.phantoms import write_dataset
+from networks.checkpoint import WEIGHTS_NAME
 from tests.conftest import ROOT
 
 TRAIN = str(ROOT / "configs" / "train.json")
@@ -46,7 +46,9 @@ def workflow(files, **overrides) -> ConfigWorkflow:
 
 
 def train_flow(phantoms, output_dir, **overrides):
-    return workflow(["train.json", "tiny.json"], dataset_dir=str(phantoms), output_dir=str(output_dir), **{**SMALL, **overrides})
+    return workflow(
+        ["train.json", "tiny.json"], dataset_dir=str(phantoms), output_dir=str(output_dir), **{**SMALL, **overrides}
+    )
 
 
 @pytest.mark.slow
@@ -61,7 +63,9 @@ def test_train_then_evaluate_then_infer(phantoms, tmp_path):
     assert saved and saved[-1].name.endswith(f"{trainer.state.iteration:08d}")
     flow.finalize()
 
-    evaluation = workflow(["train.json", "evaluate.json", "tiny.json"], dataset_dir=str(phantoms), output_dir=str(tmp_path), **SMALL)
+    evaluation = workflow(
+        ["train.json", "evaluate.json", "tiny.json"], dataset_dir=str(phantoms), output_dir=str(tmp_path), **SMALL
+    )
     evaluation.run()
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     for key in ("dice", "giou", "ciou", "box_iou", "box_acc"):
@@ -88,7 +92,11 @@ def test_training_resumes_from_the_saved_iteration(phantoms, tmp_path):
     first.run()
     assert trainer.state.iteration == 5
     assert [p.name for p in checkpoints_in(tmp_path / "checkpoints")] == ["iteration_00000003"]
-    weights = {n: p.detach().clone() for n, p in first.parser.get_parsed_content("network").named_parameters() if p.requires_grad}
+    weights = {
+        n: p.detach().clone()
+        for n, p in first.parser.get_parsed_content("network").named_parameters()
+        if p.requires_grad
+    }
 
     second = train_flow(phantoms, tmp_path, epochs=2, batch_size=4, save_interval=3, val_interval=10)
     resumed = second.parser.get_parsed_content("train#trainer")
@@ -104,7 +112,9 @@ def test_training_resumes_from_the_saved_iteration(phantoms, tmp_path):
 
 
 def test_bf16_training_autocasts_keeps_float32_master_weights_and_can_checkpoint_activations(phantoms, tmp_path):
-    flow = train_flow(phantoms, tmp_path, epochs=1, batch_size=4, val_interval=10, dtype="bfloat16", gradient_checkpointing=True)
+    flow = train_flow(
+        phantoms, tmp_path, epochs=1, batch_size=4, val_interval=10, dtype="bfloat16", gradient_checkpointing=True
+    )
     trainer = flow.parser.get_parsed_content("train#trainer")
     network = flow.parser.get_parsed_content("network")
     trainable = {n: p.detach().clone() for n, p in network.named_parameters() if p.requires_grad}
@@ -167,7 +177,9 @@ def test_packed_sequences_train_and_validate_on_real_tokens_only(phantoms, tmp_p
 def test_the_training_network_is_compiled_as_the_compile_id_says(phantoms, tmp_path):
     from networks.compile import is_compiled
 
-    network = train_flow(phantoms, tmp_path, compile="sam", compile_backend="aot_eager").parser.get_parsed_content("network")
+    network = train_flow(phantoms, tmp_path, compile="sam", compile_backend="aot_eager").parser.get_parsed_content(
+        "network"
+    )
     assert is_compiled(network.medsam.sam.image_encoder) and not is_compiled(network.llava.model.language_model)
 
 
@@ -261,4 +273,6 @@ def test_training_killed_with_sigkill_resumes_from_its_last_checkpoint(phantoms,
     assert at % trainer.state.epoch_length != 0, "the kill came mid-epoch"
     assert seen[0] == at + 1 and trainer.state.iteration == end and len(seen) == end - at
     assert checkpoints_in(folder)[-1].name == f"iteration_{end:08d}"
-    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in checkpoints_in(folder)), "leftovers removed"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in checkpoints_in(folder)), (
+        "leftovers removed"
+    )

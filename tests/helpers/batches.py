@@ -6,7 +6,8 @@ import torch
 
 QUESTIONS = [
     "Please segment and locate the liver in this image.",
-    "Which organ here filters blood and makes urine? Please output segmentation mask and location bounding box, and explain why.",
+    "Which organ here filters blood and makes urine? "
+    "Please output segmentation mask and location bounding box, and explain why.",
     "Where is the spleen?",
 ]
 

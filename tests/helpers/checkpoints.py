@@ -104,7 +104,13 @@ def clip_vision_state(hf_llava) -> dict[str, torch.Tensor]:
 def write_clip(directory: Path, hf_llava) -> Path:
     """A full CLIPModel directory (vision + text towers), vision weights taken from ``hf_llava``."""
     vision = hf_llava.config.vision_config.to_dict()
-    text = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2, "vocab_size": 99}
+    text = {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "vocab_size": 99,
+    }
     clip = CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=vision["projection_dim"]))
     clip.vision_model.load_state_dict(clip_vision_state(hf_llava))
     clip.save_pretrained(directory)

@@ -83,7 +83,13 @@ def test_a_vision_tower_inside_the_llava_med_checkpoint_is_used(reference, tmp_p
 
 
 def test_help_runs():
-    result = subprocess.run([sys.executable, "-m", "networks.convert", "--help"], capture_output=True, encoding="utf-8", errors="replace", cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "networks.convert", "--help"],
+        capture_output=True,
+        encoding="utf-8",
+        errors="replace",
+        cwd=ROOT,
+    )
     assert result.returncode == 0 and "--llava-med" in result.stdout and "--clip" in result.stdout
 
 
@@ -117,7 +123,12 @@ def test_existing_output_is_not_clobbered(reference, tmp_path, capsys):
     out = tmp_path / "hf"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    args = ["--llava-med", str(write_llava_med(tmp_path / "src", model, vocab)), "--clip", str(write_clip(tmp_path / "clip", model))]
+    args = [
+        "--llava-med",
+        str(write_llava_med(tmp_path / "src", model, vocab)),
+        "--clip",
+        str(write_clip(tmp_path / "clip", model)),
+    ]
     assert main([*args, "--out", str(out)]) == 1
     assert "--overwrite" in capsys.readouterr().err and (out / "keep.txt").read_text() == "mine"
     assert main([*args, "--out", str(out), "--overwrite"]) == 0
@@ -128,7 +139,19 @@ def test_a_missing_shard_is_named(reference, tmp_path, capsys):
     root, model, vocab = reference
     src = write_llava_med(tmp_path / "llava-med", model, vocab)
     next(src.glob("model-00002-*")).unlink()
-    assert main(["--llava-med", str(src), "--clip", str(write_clip(tmp_path / "clip", model)), "--out", str(tmp_path / "hf")]) == 1
+    assert (
+        main(
+            [
+                "--llava-med",
+                str(src),
+                "--clip",
+                str(write_clip(tmp_path / "clip", model)),
+                "--out",
+                str(tmp_path / "hf"),
+            ]
+        )
+        == 1
+    )
     assert "model-00002-of-00002.safetensors" in capsys.readouterr().err
 
 
@@ -138,7 +161,10 @@ def test_a_non_llava_med_source_is_rejected(tmp_path, capsys):
     write_sentencepiece_tokenizer(tmp_path / "src")
     (tmp_path / "clip").mkdir()
     (tmp_path / "clip" / "config.json").write_text("{}")
-    assert main(["--llava-med", str(tmp_path / "src"), "--clip", str(tmp_path / "clip"), "--out", str(tmp_path / "o")]) == 1
+    assert (
+        main(["--llava-med", str(tmp_path / "src"), "--clip", str(tmp_path / "clip"), "--out", str(tmp_path / "o")])
+        == 1
+    )
     assert "llava_mistral" in capsys.readouterr().err
 
 

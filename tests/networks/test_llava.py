@@ -10,15 +10,26 @@ import torch
 from bundle.losses import MediSeeLoss
 from networks.errors import ConfigError
 from networks.llava import set_attention, set_gradient_checkpointing
-from tests.helpers.training import batch_with_targets
 from tests.conftest import build_tiny
+from tests.helpers.training import batch_with_targets
 
 
 def _loss_and_gradients(model, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     model.train()
     model.zero_grad(set_to_none=True)
     torch.manual_seed(1)  # LoRA dropout draws the same masks in both runs
-    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "labels", "clip_pixel_values", "sam_pixel_values", "image_index", "original_sizes")}
+    inputs = {
+        k: batch[k]
+        for k in (
+            "input_ids",
+            "attention_mask",
+            "labels",
+            "clip_pixel_values",
+            "sam_pixel_values",
+            "image_index",
+            "original_sizes",
+        )
+    }
     loss = MediSeeLoss()(model(**inputs), batch)["loss"]
     loss.backward()
     return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
@@ -26,7 +37,9 @@ def _loss_and_gradients(model, batch: dict) -> tuple[torch.Tensor, dict[str, tor
 
 def _checkpointing(model) -> bool:
     llava = model.llava
-    name = "is_activation_checkpointing" if hasattr(llava, "is_activation_checkpointing") else "is_gradient_checkpointing"
+    name = (
+        "is_activation_checkpointing" if hasattr(llava, "is_activation_checkpointing") else "is_gradient_checkpointing"
+    )
     return getattr(llava, name)  # the transformers 5 name, or the 4 one
 
 
@@ -51,7 +64,17 @@ def test_eager_and_sdpa_attention_give_the_same_outputs():
     model, tokenizer = build_tiny(attn_implementation="eager")
     assert model.llava.config.text_config._attn_implementation == "eager"
     batch = batch_with_targets(model, tokenizer)
-    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "clip_pixel_values", "sam_pixel_values", "image_index", "original_sizes")}
+    inputs = {
+        k: batch[k]
+        for k in (
+            "input_ids",
+            "attention_mask",
+            "clip_pixel_values",
+            "sam_pixel_values",
+            "image_index",
+            "original_sizes",
+        )
+    }
     model.eval()
     with torch.no_grad():
         eager = model(**inputs)

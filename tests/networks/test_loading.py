@@ -22,7 +22,7 @@ def weights_dir(tmp_path_factory):
     from networks.llava import random_llava
 
     plain = random_llava(llava.config)
-    plain.load_state_dict({k: v for k, v in _base_state(llava).items()})
+    plain.load_state_dict(dict(_base_state(llava)))
     plain.save_pretrained(root / "llava")
     tokenizer.save_pretrained(root / "llava")
     torch.save(model.medsam.sam.state_dict(), root / "medsam_vit_b.pth")
@@ -40,7 +40,9 @@ def _base_state(llava) -> dict:
 
 
 def _build(weights_dir, seed, **extra):
-    return build_tiny(seed=seed, llava_path=str(weights_dir / "llava"), medsam_path=str(weights_dir / "medsam_vit_b.pth"), **extra)
+    return build_tiny(
+        seed=seed, llava_path=str(weights_dir / "llava"), medsam_path=str(weights_dir / "medsam_vit_b.pth"), **extra
+    )
 
 
 def test_hf_llava_directory_and_medsam_load_to_identical_outputs(weights_dir):

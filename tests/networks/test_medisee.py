@@ -100,7 +100,9 @@ def test_the_forward_keeps_no_key_value_cache(tiny):
     """One teacher-forced pass needs no cache; one would hold every layer's keys and values to the end."""
     model, tokenizer = tiny
     caches = []
-    hook = model.llava.model.language_model.register_forward_hook(lambda module, args, out: caches.append(out.past_key_values))
+    hook = model.llava.model.language_model.register_forward_hook(
+        lambda module, args, out: caches.append(out.past_key_values)
+    )
     try:
         with torch.no_grad():
             model(**make_batch(model, tokenizer))

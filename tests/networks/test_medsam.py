@@ -56,7 +56,9 @@ def test_missing_and_unexpected_keys_are_named(tmp_path, tiny_sam_config):
     state["extra.weight"] = torch.zeros(1)
     path = tmp_path / "medsam.pth"
     torch.save(state, path)
-    with pytest.raises(WeightsError, match=r"missing keys: mask_decoder\.iou_token\.weight.*unexpected keys: extra\.weight"):
+    with pytest.raises(
+        WeightsError, match=r"missing keys: mask_decoder\.iou_token\.weight.*unexpected keys: extra\.weight"
+    ):
         load_medsam_state_dict(sam, path)
 
 

@@ -12,7 +12,15 @@ from tests.conftest import build_tiny
 from tests.helpers.batches import make_batch
 from tests.helpers.training import batch_with_targets
 
-INPUTS = ("input_ids", "attention_mask", "labels", "clip_pixel_values", "sam_pixel_values", "image_index", "original_sizes")
+INPUTS = (
+    "input_ids",
+    "attention_mask",
+    "labels",
+    "clip_pixel_values",
+    "sam_pixel_values",
+    "image_index",
+    "original_sizes",
+)
 
 
 @pytest.fixture(scope="module")

@@ -41,7 +41,10 @@ def test_frozen_and_trained_components(tiny):
     decoder_total, decoder_trained = rows["SAM mask decoder"]
     iou_head = sum(p.numel() for n, p in model.named_parameters() if "iou_prediction_head" in n)
     assert decoder_trained == decoder_total - iou_head
-    assert rows["total"] == (sum(p.numel() for p in model.parameters()), sum(p.numel() for p in model.parameters() if p.requires_grad))
+    assert rows["total"] == (
+        sum(p.numel() for p in model.parameters()),
+        sum(p.numel() for p in model.parameters() if p.requires_grad),
+    )
 
 
 def test_every_parameter_belongs_to_a_named_component(tiny):

@@ -74,7 +74,9 @@ shapes = st.tuples(st.integers(1, 7), st.integers(1, 7), st.integers(1, 6))
 
 
 @EXAMPLES
-@given(affine=affines(), shape=shapes, axcodes=st.sampled_from(AXCODES), axis=st.integers(0, 2), seed=st.integers(0, 99))
+@given(
+    affine=affines(), shape=shapes, axcodes=st.sampled_from(AXCODES), axis=st.integers(0, 2), seed=st.integers(0, 99)
+)
 def test_reorienting_slicing_and_going_back_restores_the_file(affine, shape, axcodes, axis, seed):
     array = np.random.default_rng(seed).integers(0, 5, size=shape).astype(np.int16)
     with tempfile.TemporaryDirectory() as folder:
@@ -130,7 +132,9 @@ def test_a_rectangular_mask_gives_back_its_box(case):
     mask[r0:r1, c0:c1] = 1
     box, empty = mask_to_box(mask)
     assert not empty
-    torch.testing.assert_close(normalised_to_pixel(box, height, width), torch.tensor([c0, r0, c1, r1], dtype=torch.float32))
+    torch.testing.assert_close(
+        normalised_to_pixel(box, height, width), torch.tensor([c0, r0, c1, r1], dtype=torch.float32)
+    )
     torch.testing.assert_close(cxcywh_to_xyxy(xyxy_to_cxcywh(box[None]))[0], box)
 
 

@@ -8,7 +8,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from bundle.phantoms.anatomy import (
-    AORTA, GAS_HU, RENAL_CYST, RENAL_CYST_SIDE_FINDING, SPINE, STOMACH, STOMACH_CONTENT_FINDING, Side, StomachContent,
+    AORTA,
+    GAS_HU,
+    RENAL_CYST,
+    RENAL_CYST_SIDE_FINDING,
+    SPINE,
+    STOMACH,
+    STOMACH_CONTENT_FINDING,
+    Side,
+    StomachContent,
 )  # fmt: skip
 from bundle.phantoms.facts import Fact, all_hu_above, anterior_to, darker_than, has_hu_below, left_of, right_of, within
 from bundle.phantoms.questions.pool import QuestionPool, attribute, location
@@ -64,8 +72,9 @@ def _stomach_pool(content: str, filled: str, look: str, fact: Fact) -> QuestionP
 
 STOMACH_POOLS: Mapping[StomachContent, QuestionPool] = {
     StomachContent.GAS: _stomach_pool("swallowed gas", "gas-filled", "black like air", has_hu_below(GAS_HU)),
-    StomachContent.FLUID: _stomach_pool("fluid without any gas", "fluid-filled", "of water density",
-                                        all_hu_above(GAS_HU)),
+    StomachContent.FLUID: _stomach_pool(
+        "fluid without any gas", "fluid-filled", "of water density", all_hu_above(GAS_HU)
+    ),
 }
 
 
