@@ -4,7 +4,8 @@ Counts what ``torch.utils.flop_counter.FlopCounterMode`` counts (matrix products
 convolutions, 2 FLOPs per multiply-add; attention over the full L x L square, causal or not, as
 the counter does) for the teacher-forced mask/box forward of one slice with a prompt of
 ``seq_len`` tokens: CLIP tower, projector, the language model to its last hidden states (no
-vocabulary-wide logits), routers, heads, SAM image encoder, prompt encoder and mask decoder.
+vocabulary-wide logits, but the one row of them the presence score reads), routers, heads, SAM image
+encoder, prompt encoder and mask decoder.
 ``tests/bench/test_flops.py`` checks the count against the counter on the tiny model.
 """
 
@@ -88,6 +89,12 @@ def heads(text: Mapping[str, Any], sam: Mapping[str, Any], n: int, router_hidden
     return 2 * router + text_projection + box_head
 
 
+def presence(text: Mapping[str, Any], mode: str) -> int:
+    """The LM head on the decision state (the presence score); the vocabulary counted at ``vocab_size``
+    (the tokenizer's few added tokens are left out)."""
+    return linear(1, text["hidden_size"], text["vocab_size"]) if mode == "token" else 0
+
+
 def sam_image_encoder(sam: Mapping[str, Any]) -> int:
     """SAM ViT: windowed blocks run attention on the padded grid; global ones add decomposed rel-pos terms."""
     width, side = sam["encoder_embed_dim"], sam["image_size"] // sam["patch_size"]
@@ -157,7 +164,8 @@ def slice_flops(config: Mapping[str, Any], seq_len: int) -> dict[str, int]:
         "language model": language_model(text, seq_len, medisee.get("lora_r", 0)),
         "routers and heads": heads(
             text, sam, len(medisee["candidate_tokens"]), medisee["router_hidden_size"], medisee["box_head_hidden_size"]
-        ),
+        )
+        + presence(text, medisee.get("presence", "token")),
         "SAM image encoder": sam_image_encoder(sam),
         "SAM prompt + decoder": sam_prompt_and_decoder(
             sam, medisee.get("use_box_prompt", True), medisee.get("use_text_prompt", True)

@@ -11,7 +11,7 @@ from typing import Any
 import ignite.distributed as idist
 from ignite.engine import Engine, Events
 
-from bundle.metrics import METRIC_NAMES, metric_key
+from bundle.metrics import METRIC_NAMES, PRESENCE_METRIC_NAMES, metric_key
 from bundle.prompts import QUERY_KINDS
 from networks.files import write_json
 
@@ -30,13 +30,20 @@ class MetricsJsonWriter:
         output_dir: directory of the file (created if missing).
         filename: file name.
         metric_names: base names to report, as the metrics return them (``dice``, ``dice_long``, ...).
+        optional_names: names reported when the engine has them, without a warning when it has not
+            (the presence metrics: a split without negatives has no value for some of them).
     """
 
     def __init__(
-        self, output_dir: str | os.PathLike, filename: str = "metrics.json", metric_names: Sequence[str] = METRIC_NAMES
+        self,
+        output_dir: str | os.PathLike,
+        filename: str = "metrics.json",
+        metric_names: Sequence[str] = METRIC_NAMES,
+        optional_names: Sequence[str] = PRESENCE_METRIC_NAMES,
     ) -> None:
         self.path = Path(output_dir) / filename
         self.metric_names = tuple(metric_names)
+        self.optional_names = tuple(optional_names)
 
     def attach(self, engine: Engine) -> None:
         """Writes the file each time ``engine`` completes a run."""
@@ -53,10 +60,90 @@ class MetricsJsonWriter:
         if missing:
             # warn rather than fail: the run is over, and its other results are worth keeping
             logger.warning("metrics %s are not attached to the engine; %s omits them", missing, self.path)
-        summary: dict[str, Any] = {name: float(metrics[name]) for name in self.metric_names if name in metrics}
+        names = self.metric_names + self.optional_names
+        summary: dict[str, Any] = {name: float(metrics[name]) for name in names if name in metrics}
         for kind in QUERY_KINDS:
-            keys = {name: metric_key(name, kind) for name in self.metric_names}
+            keys = {name: metric_key(name, kind) for name in names}
             values = {name: float(metrics[key]) for name, key in keys.items() if key in metrics}
             if values:
                 summary[kind] = values
         return summary
+
+
+VOLUME_TABLE_COLUMNS = (
+    ("dice_3d", "3D Dice"),
+    ("hd95_mm", "HD95 mm"),
+    ("msd_mm", "MSD mm"),
+    ("volume_error_ml", "vol err mL"),
+    ("slice_f1", "slice F1"),
+    ("presence_auroc", "AUROC"),
+    ("target_free_slices_with_mask", "free slices w/ mask"),
+    ("absent_reported_found", "absent found"),
+)
+"""Columns of the printed volume table: (key of :func:`bundle.metrics.volumes.group_summary`, heading)."""
+
+
+def volume_table(summary: Mapping[str, Any]) -> str:
+    """The volume-level summary as a Markdown table: overall, per query kind, per label."""
+    rows = [("all", summary["overall"])]
+    rows += [(f"{kind} questions", values) for kind, values in summary["kinds"].items()]
+    rows += list(summary["labels"].items())
+
+    def cell(value: Any) -> str:
+        return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    head = ["questions about", "n", *(title for _, title in VOLUME_TABLE_COLUMNS)]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for name, values in rows:
+        cells = [name, str(values["questions"]), *(cell(values[key]) for key, _ in VOLUME_TABLE_COLUMNS)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+class VolumeMetricsWriter:
+    """Collects the :class:`bundle.metrics.volumes.VolumeRecord` of a volume-level evaluation, then writes
+    ``volume_metrics.json`` (the summary, and every question's outcome) and prints the table.
+
+    Args:
+        output_dir: directory of the file (created if missing).
+        filename: file name.
+    """
+
+    def __init__(self, output_dir: str | os.PathLike, filename: str = "volume_metrics.json") -> None:
+        self.path = Path(output_dir) / filename
+        self.records: list = []
+
+    def attach(self, engine: Engine) -> None:
+        """Collects each iteration's records and reports when the run completes."""
+        engine.add_event_handler(Events.STARTED, self.reset)
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self.collect)
+        engine.add_event_handler(Events.COMPLETED, self.report)
+
+    def reset(self, engine: Engine) -> None:
+        """Forgets earlier runs."""
+        self.records = []
+
+    def collect(self, engine: Engine) -> None:
+        """Adds the records of the volume just evaluated."""
+        self.records += list(engine.state.output)
+
+    def report(self, engine: Engine) -> None:
+        """Writes the file and prints the table."""
+        from bundle.metrics.volumes import summarize
+
+        summary = summarize(self.records)
+        questions = [
+            {
+                "volume": r.volume,
+                "label": r.label,
+                "kind": r.kind,
+                "present": r.present,
+                "found": r.found,
+                "dice_3d": r.dice,
+                "hd95_mm": r.hd95,
+                "volume_error_ml": r.volume_error_ml,
+            }
+            for r in self.records
+        ]
+        write_json(self.path, {**summary, "questions": questions})
+        print(volume_table(summary), f"\nvolume metrics: {self.path}", sep="\n", flush=True)

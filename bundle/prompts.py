@@ -3,7 +3,10 @@
 A conversation is ``<s>[INST] <image>\\n{question} [/INST] {answer}</s>``; ``<image>`` stands for
 ``num_image_tokens`` placeholder ids that the model fills with CLIP features. Cross-entropy labels
 cover only the answer (and its closing ``</s>``). The answer names every candidate token
-("It is [SEG] and [BBOX]."), followed by an explanation for reasoning questions.
+("It is [SEG] and [BBOX]."), followed by an explanation for reasoning questions. When the target
+is not on the image (a negative question) and the model has a rejection token, the answer is
+"It is [REJ]." followed by a sentence saying what is not visible: the rejection token takes the
+first candidate's place, after the same words, so one state decides between the two.
 
 Teacher-forced inference uses the same answer prefix as training, so each candidate state is read
 in the context it was trained in. (The released evaluation forced "[SEG] and [BBOX]." without
@@ -34,6 +37,9 @@ LABEL_QUESTIONS = (
 REASONING_INSTRUCTION = "Please output segmentation mask and location bounding box, and explain why."
 ANSWER_PREFIX = "It is {candidates}."
 CANDIDATE_JOINER = " and "
+NOT_VISIBLE = "The {class_name} is not visible in this image."
+DESCRIBED_NOT_VISIBLE = "That describes the {class_name}, which is not visible in this image."
+NOTHING_TO_SEGMENT = "This request does not name anything to segment in this image."
 
 
 @dataclass
@@ -61,6 +67,19 @@ def reasoning_question(description: str) -> str:
     return f"{description} {REASONING_INSTRUCTION}"
 
 
+def absence_explanation(class_name: str | None, kind: str) -> str:
+    """The sentence a rejected answer carries: what is not visible (a reasoning question: what it describes).
+
+    Args:
+        class_name: the structure asked about; None for a request that names none (e.g. unrelated text).
+        kind: the query kind (``label``, ``short``, ``long``).
+    """
+    if class_name is None:
+        return NOTHING_TO_SEGMENT
+    template = NOT_VISIBLE if kind == "label" else DESCRIBED_NOT_VISIBLE
+    return template.format(class_name=class_name)
+
+
 class PromptBuilder:
     """Turns questions and answers into token ids and labels for one tokenizer and model.
 
@@ -71,6 +90,7 @@ class PromptBuilder:
         image_token: the image placeholder token.
         max_positions: longest sequence the language model takes (its ``max_position_embeddings``);
             longer conversations are refused (None: no limit).
+        rejection_token: the model's rejection token (None: the model has none, ``presence: none``).
     """
 
     def __init__(
@@ -80,9 +100,11 @@ class PromptBuilder:
         candidate_tokens: Sequence[str] = ("[SEG]", "[BBOX]"),
         image_token: str = "<image>",
         max_positions: int | None = None,
+        rejection_token: str | None = None,
     ) -> None:
         vocab = tokenizer.get_vocab()
-        missing = [t for t in (image_token, *candidate_tokens) if t not in vocab]
+        rejection = [rejection_token] if rejection_token is not None else []
+        missing = [t for t in (image_token, *candidate_tokens, *rejection) if t not in vocab]
         if missing:
             raise ConfigError(f"the tokenizer lacks {missing}; build it with networks.build_tokenizer")
         if tokenizer.eos_token_id is None:
@@ -92,13 +114,17 @@ class PromptBuilder:
         self.candidate_tokens = list(candidate_tokens)
         self.image_token_id = vocab[image_token]
         self.max_positions = max_positions
+        self.rejection_token = rejection_token
 
     @classmethod
     def for_model(cls, tokenizer: PreTrainedTokenizerBase, model) -> PromptBuilder:
         """A builder matching a :class:`networks.MediSee` (image token count, candidates, longest sequence)."""
         max_positions = model.llava.config.text_config.max_position_embeddings
         config = model.config
-        return cls(tokenizer, model.num_image_tokens, config.candidate_tokens, config.image_token, max_positions)
+        rejection = config.rejection_token if config.presence == "token" else None
+        return cls(
+            tokenizer, model.num_image_tokens, config.candidate_tokens, config.image_token, max_positions, rejection
+        )
 
     def check_length(self, question: str, length: int) -> None:
         """Refuses a sequence of ``length`` positions that holds ``question`` when the model cannot take it.
@@ -117,9 +143,22 @@ class PromptBuilder:
             f"{self.max_positions} (text_config 'max_position_embeddings'): ask in at most {max(room, 0)} tokens"
         )
 
-    def answer(self, explanation: str | None = None) -> str:
-        """The answer text: "It is [SEG] and [BBOX]." plus an optional explanation."""
-        text = ANSWER_PREFIX.format(candidates=CANDIDATE_JOINER.join(self.candidate_tokens))
+    def answer(self, explanation: str | None = None, present: bool = True) -> str:
+        """The answer text: "It is [SEG] and [BBOX]." (or "It is [REJ]." when the target is not
+        ``present``) plus an optional explanation.
+
+        Raises:
+            ConfigError: an absent target for a model without a rejection token.
+        """
+        if present:
+            text = ANSWER_PREFIX.format(candidates=CANDIDATE_JOINER.join(self.candidate_tokens))
+        elif self.rejection_token is None:
+            raise ConfigError(
+                "a question about an absent structure needs a rejection token: set 'medisee_config#presence' to "
+                "'token', or 'negative_fraction' to 0"
+            )
+        else:
+            text = ANSWER_PREFIX.format(candidates=self.rejection_token)
         return f"{text} {explanation.strip()}" if explanation and explanation.strip() else text
 
     def prompt_ids(self, question: str) -> list[int]:
@@ -142,9 +181,12 @@ class PromptBuilder:
         labels[len(prompt) :] = ids[len(prompt) :]
         return TokenizedConversation(ids, labels)
 
-    def training_example(self, question: str, explanation: str | None = None) -> TokenizedConversation:
-        """Training path: the answer with every candidate token and the explanation, if any."""
-        return self.conversation(question, self.answer(explanation))
+    def training_example(
+        self, question: str, explanation: str | None = None, present: bool = True
+    ) -> TokenizedConversation:
+        """Training path: the answer with every candidate token (or the rejection token when the target is
+        not ``present``) and the explanation, if any."""
+        return self.conversation(question, self.answer(explanation, present))
 
     def inference_example(self, question: str) -> TokenizedConversation:
         """Teacher-forced inference path: the answer prefix alone, which holds the candidate tokens."""

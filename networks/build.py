@@ -45,6 +45,7 @@ def build_medisee(
     checkpoint: str | os.PathLike | None = None,
     dtype: str = "float32",
     attn_implementation: str = "sdpa",
+    grow_vocabulary: bool = False,
 ) -> MediSee:
     """Builds MediSee, loading whatever weights are configured.
 
@@ -59,6 +60,8 @@ def build_medisee(
         checkpoint: trained MediSee directory; None = untrained heads (a warning says so).
         dtype: ``float32``, ``bfloat16`` or ``float16``.
         attn_implementation: LLaVA's attention kernel (:func:`networks.llava.set_attention`).
+        grow_vocabulary: warm start from a ``checkpoint`` whose vocabulary lacks tokens this
+            configuration adds (:func:`networks.checkpoint.load_checkpoint`); for training only.
     """
     weights_dtype = torch_dtype(dtype)
     config = MediSeeConfig.from_dict(medisee_config)
@@ -81,12 +84,13 @@ def build_medisee(
     if medsam_path is not None:
         load_medsam_state_dict(medsam.sam, medsam_path)
     candidate_ids = [token_id(tokenizer, t) for t in config.candidate_tokens]
-    model = MediSee(llava, medsam, config, candidate_ids)
+    rejection_id = token_id(tokenizer, config.rejection_token) if config.presence == "token" else None
+    model = MediSee(llava, medsam, config, candidate_ids, rejection_id)
     model.to(weights_dtype)
     add_lora(model, config)
     set_trainable(model, config.trainable)
     if checkpoint is not None:
-        load_checkpoint(model, checkpoint)
+        load_checkpoint(model, checkpoint, grow_vocabulary=grow_vocabulary)
     else:
         logger.warning("no 'checkpoint' configured: the MediSee heads are untrained (fine for tests, not for use)")
     return model

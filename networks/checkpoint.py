@@ -49,6 +49,7 @@ def save_checkpoint(model, tokenizer, directory: str | os.PathLike, include: str
         "include": include,
         "medisee_config": model.config.to_dict(),
         "candidate_token_ids": model.candidate_token_ids,
+        "rejection_token_id": model.rejection_token_id,
         "image_token_id": model.image_token_id,
         "vocab_size": model.llava.get_input_embeddings().num_embeddings,
         "text_config": model.llava.config.text_config.to_dict(),
@@ -73,12 +74,38 @@ def resolve_checkpoint(directory: str | os.PathLike) -> Path:
     return inside[-1] if inside else directory
 
 
-def load_checkpoint(model, directory: str | os.PathLike) -> dict:
+def checkpoint_presence(meta: dict) -> str:
+    """The ``presence`` mode a checkpoint was trained with (checkpoints from before it existed: ``none``)."""
+    return (meta.get("medisee_config") or {}).get("presence", "none")
+
+
+def _grown_rows(state: dict, params: dict, old_vocab: int, new_vocab: int) -> set[str]:
+    """Names of the vocabulary-sized tensors (embeddings, LM head) of a checkpoint with ``old_vocab`` rows
+    that the model holds with ``new_vocab`` rows, all else equal."""
+    return {
+        name
+        for name, tensor in state.items()
+        if name in params
+        and tensor.ndim == params[name].ndim
+        and tensor.shape[0] == old_vocab
+        and params[name].shape[0] == new_vocab
+        and tensor.shape[1:] == params[name].shape[1:]
+    }
+
+
+def load_checkpoint(model, directory: str | os.PathLike, grow_vocabulary: bool = False) -> dict:
     """Loads a checkpoint written by :func:`save_checkpoint` into a freshly built model.
 
     Every trainable parameter must be in the file; every tensor in the file must be in the
-    model's state dict with the same shape; the token ids must agree. ``directory`` may also be a
-    folder of checkpoints (:func:`resolve_checkpoint`).
+    model's state dict with the same shape; the token ids and the presence mode must agree.
+    ``directory`` may also be a folder of checkpoints (:func:`resolve_checkpoint`).
+
+    Args:
+        model: a freshly built :class:`networks.MediSee`.
+        directory: the checkpoint (or a folder of them).
+        grow_vocabulary: for a warm start (training only): the model may add tokens after the
+            checkpoint's vocabulary (e.g. the rejection token, to train presence on a model trained
+            without it); the checkpoint's rows are copied and the new rows keep their initialisation.
 
     Returns:
         The checkpoint's metadata (``medisee.json``).
@@ -107,6 +134,17 @@ def load_checkpoint(model, directory: str | os.PathLike) -> dict:
         if meta.get(key) != ours:
             raise WeightsError(f"MediSee checkpoint {directory}: {key} {meta.get(key)} differs from the model's {ours}")
     params = model.state_dict()  # tensors share storage with the model: copy_ writes through
+    grown: set[str] = set()
+    presence = checkpoint_presence(meta)
+    if presence != model.config.presence:
+        old_vocab, new_vocab = meta.get("vocab_size"), model.llava.get_input_embeddings().num_embeddings
+        if not (grow_vocabulary and presence == "none" and isinstance(old_vocab, int) and old_vocab <= new_vocab):
+            raise WeightsError(
+                f"MediSee checkpoint {directory} was trained with medisee_config#presence {presence!r}, the model is "
+                f"built with {model.config.presence!r}: set 'medisee_config#presence' to {presence!r}"
+                + (" (or train presence from it with 'grow_vocabulary': true)" if presence == "none" else "")
+            )
+        grown = _grown_rows(state, params, old_vocab, new_vocab)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     missing, unexpected = trainable - set(state), set(state) - set(params)
     if missing or unexpected:
@@ -114,11 +152,14 @@ def load_checkpoint(model, directory: str | os.PathLike) -> dict:
         parts += [f"unexpected: {list_names(unexpected)}"] if unexpected else []
         raise WeightsError(f"MediSee checkpoint {directory} does not match the model ({'; '.join(parts)})")
     wrong = [
-        f"{n} {tuple(t.shape)} vs {tuple(params[n].shape)}" for n, t in state.items() if t.shape != params[n].shape
+        f"{n} {tuple(t.shape)} vs {tuple(params[n].shape)}"
+        for n, t in state.items()
+        if t.shape != params[n].shape and n not in grown
     ]
     if wrong:
         raise WeightsError(f"MediSee checkpoint {directory} has mismatched shapes: {list_names(wrong)}")
     with torch.no_grad():
         for name, tensor in state.items():
-            params[name].copy_(tensor)
+            target = params[name][: tensor.shape[0]] if name in grown else params[name]
+            target.copy_(tensor)
     return meta

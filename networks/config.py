@@ -13,6 +13,7 @@ from networks.errors import ConfigError
 
 FUSIONS = ("normalized_sigmoid", "softmax", "hard")
 TRAINABLE_SETS = ("paper", "all")
+PRESENCE_MODES = ("token", "none")
 SAM_RESIZE_SCHEMES = ("stretch", "longest_side")
 
 
@@ -104,6 +105,12 @@ class MediSeeConfig:
         trainable: ``paper`` (LoRA, LM embeddings and head, mask decoder, text projection,
             routers, box head; the rest keeps its pretrained weights) or ``all`` (every parameter
             but SAM's IoU head: for a model trained from random initialisation, such as the demo).
+        presence: ``token``: the answer starts with the first candidate token when the target is
+            on the image and with ``rejection_token`` when it is not (GSVA's rejection token), and
+            the presence score of a row is P(first candidate) / (P(first candidate) + P(rejection))
+            at the state that predicts it; ``none``: the paper's setting (no rejection token, every
+            row is taken to hold its target).
+        rejection_token: the token a rejected answer starts with (``presence == "token"``).
     """
 
     candidate_tokens: list[str] = field(default_factory=lambda: ["[SEG]", "[BBOX]"])
@@ -120,6 +127,8 @@ class MediSeeConfig:
     lora_dropout: float = 0.05
     lora_target_modules: str = r".*language_model\.layers\.\d+\.self_attn\.(q_proj|v_proj)"
     trainable: str = "paper"
+    presence: str = "token"
+    rejection_token: str = "[REJ]"
 
     def __post_init__(self) -> None:
         n = len(self.candidate_tokens)
@@ -134,6 +143,12 @@ class MediSeeConfig:
             raise ConfigError(
                 f"config 'medisee_config#trainable' must be one of {TRAINABLE_SETS}, got {self.trainable!r}"
             )
+        if self.presence not in PRESENCE_MODES:
+            raise ConfigError(
+                f"config 'medisee_config#presence' must be one of {PRESENCE_MODES}, got {self.presence!r}"
+            )
+        if self.presence == "token" and self.rejection_token in self.candidate_tokens:
+            raise ConfigError("config 'medisee_config#rejection_token' must differ from the candidate tokens")
         if not (self.use_box_prompt or self.use_text_prompt):
             raise ConfigError("config 'medisee_config': use_box_prompt and use_text_prompt cannot both be false")
 
@@ -141,6 +156,12 @@ class MediSeeConfig:
     def num_candidates(self) -> int:
         """n, the number of candidate tokens."""
         return len(self.candidate_tokens)
+
+    @property
+    def added_tokens(self) -> list[str]:
+        """The tokens MediSee adds to a tokenizer: the image placeholder, the candidates and the rejection token."""
+        rejection = [self.rejection_token] if self.presence == "token" else []
+        return [self.image_token, *self.candidate_tokens, *rejection]
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> MediSeeConfig:

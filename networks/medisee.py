@@ -17,7 +17,7 @@ from monai.data.box_utils import convert_box_mode
 from torch import nn
 from transformers import LlavaForConditionalGeneration
 
-from networks.candidates import candidate_state_positions, gather_candidate_states
+from networks.candidates import candidate_state_positions, gather_candidate_states, presence_logits
 from networks.config import MediSeeConfig
 from networks.errors import ConfigError, InputError
 from networks.heads import BoxHead, TextProjection
@@ -46,6 +46,8 @@ class MediSeeOutput:
         seg_weights: (B, n) R_s weights.
         det_weights: (B, n) R_d weights.
         last_hidden_state: (B, L, H), only when requested (similarity loss, analysis).
+        presence_logits: (B,) logit of "the target is on the image" (first candidate against the
+            rejection token at the decision state), or None without a rejection token.
     """
 
     low_res_masks: torch.Tensor
@@ -61,6 +63,23 @@ class MediSeeOutput:
     seg_weights: torch.Tensor
     det_weights: torch.Tensor
     last_hidden_state: torch.Tensor | None = None
+    presence_logits: torch.Tensor | None = None
+
+    @property
+    def presence_scores(self) -> torch.Tensor | None:
+        """(B,) presence probabilities in [0, 1], or None without a rejection token."""
+        return None if self.presence_logits is None else self.presence_logits.sigmoid()
+
+    def kept_rows(self, threshold: float) -> torch.Tensor:
+        """(B,) bool: the rows whose presence score reaches ``threshold`` (every row without a rejection token)."""
+        if self.presence_logits is None:
+            return torch.ones(self.boxes_xyxy.shape[0], dtype=torch.bool, device=self.boxes_xyxy.device)
+        return self.presence_scores >= threshold
+
+    def gated_mask_logits(self, threshold: float) -> list[torch.Tensor]:
+        """``mask_logits`` with the rows below the presence ``threshold`` emptied (every logit the lowest value)."""
+        kept = self.kept_rows(threshold).tolist()
+        return [m if keep else torch.full_like(m, torch.finfo(m.dtype).min) for m, keep in zip(self.mask_logits, kept)]
 
 
 class MediSee(nn.Module):
@@ -71,6 +90,8 @@ class MediSee(nn.Module):
         medsam: the SAM wrapper.
         config: MediSee settings (candidate tokens, fusion, prompts, LoRA).
         candidate_token_ids: ids of ``config.candidate_tokens`` in the tokenizer.
+        rejection_token_id: id of ``config.rejection_token`` (required when ``config.presence`` is
+            ``token``, else unused).
     """
 
     def __init__(
@@ -79,14 +100,18 @@ class MediSee(nn.Module):
         medsam: MedSAM,
         config: MediSeeConfig,
         candidate_token_ids: Sequence[int],
+        rejection_token_id: int | None = None,
     ) -> None:
         super().__init__()
         if len(candidate_token_ids) != config.num_candidates:
             raise ConfigError("one token id is needed per candidate token in 'medisee_config#candidate_tokens'")
+        if config.presence == "token" and rejection_token_id is None:
+            raise ConfigError("'medisee_config#presence' is 'token' but no rejection token id was given")
         self.config = config
         self.llava = llava
         self.medsam = medsam
         self.candidate_token_ids = [int(i) for i in candidate_token_ids]
+        self.rejection_token_id = int(rejection_token_id) if config.presence == "token" else None
         hidden = llava.config.text_config.hidden_size
         n = config.num_candidates
         self.seg_router = CandidateRouter(n, hidden, config.router_hidden_size, config.fusion, config.hard_seg_index)
@@ -175,7 +200,9 @@ class MediSee(nn.Module):
             sam_pixel_values: (N, 3, S, S) MedSAM-preprocessed images; or give
             sam_image_embeddings: (N, C, S/16, S/16) precomputed frozen SAM embeddings.
             original_sizes: (B, 2) each slice's (H, W); default (S, S).
-            labels: (B, L) ids with -100 outside the answer, for the LM loss.
+            labels: (B, L) ids with -100 outside the answer, for the LM loss. With a rejection token, a
+                row may instead hold the rejection token once and no candidate (a target not on
+                the image): its candidates then read the decision state.
             image_index: (B,) row -> image; default row b uses image b.
             output_hidden_states: also return the last hidden states.
         """
@@ -192,8 +219,9 @@ class MediSee(nn.Module):
         hidden = self.language_hidden_states(input_ids, attention_mask, clip_pixel_values, image_index)
         lm_loss = self.answer_loss(hidden, labels) if labels is not None else None
 
-        positions = candidate_state_positions(input_ids, self.candidate_token_ids)
+        positions = candidate_state_positions(input_ids, self.candidate_token_ids, self.rejection_token_id)
         candidates = gather_candidate_states(hidden, positions)
+        presence = self.presence(candidates)
         h_seg, seg_weights = self.seg_router(candidates)
         h_det, det_weights = self.det_router(candidates)
 
@@ -224,4 +252,13 @@ class MediSee(nn.Module):
             seg_weights=seg_weights,
             det_weights=det_weights,
             last_hidden_state=hidden if output_hidden_states else None,
+            presence_logits=presence,
         )
+
+    def presence(self, candidates: torch.Tensor) -> torch.Tensor | None:
+        """(B, n, H) candidate states -> (B,) presence logits, read at the decision state (the first
+        candidate's state, which a rejected row shares with its rejection token); None without one."""
+        if self.rejection_token_id is None:
+            return None
+        logits = self.llava.lm_head(candidates[:, 0])
+        return presence_logits(logits, self.candidate_token_ids[0], self.rejection_token_id)

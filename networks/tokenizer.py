@@ -83,7 +83,7 @@ def build_tokenizer(
     checkpoint: str | os.PathLike | None = None,
     tokenizer_path: str | os.PathLike | None = None,
 ) -> PreTrainedTokenizerBase:
-    """Returns the tokenizer MediSee uses, with ``<image>`` and the candidate tokens present.
+    """Returns the tokenizer MediSee uses, with ``<image>``, the candidate and rejection tokens present.
 
     Source, first that applies: the trained ``checkpoint`` directory (it stores the tokenizer
     its embeddings were trained with), ``tokenizer_path`` (a tokenizer directory, e.g. from
@@ -108,7 +108,7 @@ def build_tokenizer(
     else:
         tokenizer = byte_level_tokenizer()
     vocab = tokenizer.get_vocab()
-    missing = [t for t in [config.image_token, *config.candidate_tokens] if t not in vocab]
+    missing = [t for t in config.added_tokens if t not in vocab]
     if missing:
         tokenizer.add_tokens(missing, special_tokens=True)
     if tokenizer.pad_token is None:

@@ -10,6 +10,7 @@ from transforms.boxes import (
     pixel_to_normalised,
     xyxy_to_cxcywh,
 )
+from transforms.cleanup import TargetMaskCleanup
 from transforms.intensity import WINDOW_PRESETS, CTWindowd, FiniteValues, FiniteValuesd, MRNormalized
 from transforms.loading import LoadVolumed, load_volume, nifti_header_shape
 from transforms.preprocess import CLIP_MEAN, CLIP_SIZE, CLIP_STD, SAM_SIZE, clip_preprocess, medsam_preprocess
@@ -36,6 +37,7 @@ __all__ = [
     "MRNormalized",
     "RandSliceAugmentd",
     "SliceVolumed",
+    "TargetMaskCleanup",
     "box_3d",
     "box_to_voxel_corners",
     "clip_preprocess",

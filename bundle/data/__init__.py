@@ -5,9 +5,11 @@ from bundle.data.base import Target, TargetDataset
 from bundle.data.batching import ConversationLengths, LengthGroupedBatchSampler
 from bundle.data.collate import MediSeeCollate
 from bundle.data.images2d import MediSeeTestDataset, SAMed2DDataset
+from bundle.data.negatives import Negative, NegativeSampler
 from bundle.data.nifti import NiftiSliceDataset
 from bundle.data.queries import PromptPool, Query, QuestionSampler, read_prompt_pools
 from bundle.data.sampling import mixed_dataset
+from bundle.data.volumes import VolumeQuestion, VolumeQuestionDataset
 
 __all__ = [
     "Target",
@@ -23,4 +25,8 @@ __all__ = [
     "mixed_dataset",
     "ConversationLengths",
     "LengthGroupedBatchSampler",
+    "Negative",
+    "NegativeSampler",
+    "VolumeQuestion",
+    "VolumeQuestionDataset",
 ]

@@ -4,6 +4,12 @@ A sample is ``{"image": (1, H, W) float in [0, 1], "targets": [Target, ...], "so
 In ``train`` mode item i is image i with up to ``max_targets`` of its targets, each with a query of
 a randomly chosen kind. In ``eval`` mode every (image, target, kind) combination is one item with
 one target, and questions are chosen deterministically, so metrics can be reported per kind.
+
+With negatives (``negative_fraction`` > 0, :mod:`bundle.data.negatives`) each training target is,
+at that rate, replaced by a question about a structure that is not on the image, and images
+without any target are kept (their rows are all negatives); in ``eval`` mode each image adds
+negatives at the same rate (at least one), chosen deterministically and asked every kind they have.
+Readers need not know: the base class asks them only about their own targets.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import Dataset
 
+from bundle.data.negatives import Negative, NegativeSampler
 from bundle.data.queries import PromptPool, Query, QuestionSampler
 from bundle.prompts import QUERY_KINDS
 from networks.errors import ConfigError
@@ -38,6 +45,11 @@ class Target:
     query: Query
     box: torch.Tensor | None = None
 
+    @property
+    def present(self) -> bool:
+        """Whether the structure asked about is on the image (False: a negative, with an empty mask)."""
+        return self.query.present
+
 
 class TargetDataset(Dataset):
     """Base class: subclasses list images and their targets and load pixels on demand.
@@ -48,6 +60,9 @@ class TargetDataset(Dataset):
         mode: ``train`` or ``eval``.
         kinds: query kinds enumerated in ``eval`` mode (those a target has no descriptions for are skipped).
         seed: makes question choice reproducible; ``set_epoch`` varies it between epochs.
+        negative_fraction: share of targets that are negative questions (0: none, the paper's setting).
+        negatives: a :class:`bundle.data.negatives.NegativeSampler` with other settings (overrides
+            ``negative_fraction``).
     """
 
     def __init__(
@@ -57,6 +72,8 @@ class TargetDataset(Dataset):
         mode: str = "train",
         kinds: Sequence[str] = QUERY_KINDS,
         seed: int = 0,
+        negative_fraction: float = 0.0,
+        negatives: NegativeSampler | None = None,
     ) -> None:
         if mode not in MODES:
             raise ConfigError(f"mode must be one of {MODES}, got {mode!r}")
@@ -71,7 +88,10 @@ class TargetDataset(Dataset):
         self.kinds = list(kinds)
         self.seed = seed
         self.epoch = 0
+        self.negatives = negatives if negatives is not None else NegativeSampler(negative_fraction)
+        self.label_set: list[str] = []
         self._items: list[tuple[Hashable, list[Hashable], str | None]] = []
+        self._present: dict[Hashable, set[str]] = {}
 
     # -- what subclasses provide ---------------------------------------------------------------
     def load_image(self, image_key: Hashable) -> torch.Tensor:
@@ -98,20 +118,42 @@ class TargetDataset(Dataset):
         """A readable name of the image (file, slice) for logs and outputs."""
         return str(image_key)
 
+    def dataset_labels(self) -> Sequence[str] | None:
+        """The dataset's label set (names), negatives are drawn from; None: the names its targets carry."""
+        return None
+
     # -- indexing -------------------------------------------------------------------------------
     def index_images(self, images: Sequence[tuple[Hashable, Sequence[Hashable]]]) -> None:
-        """Builds the item list from ``(image_key, target_keys)`` pairs (called by subclasses)."""
+        """Builds the item list from ``(image_key, target_keys)`` pairs (called by subclasses).
+
+        Images without targets are kept only when negatives are asked (their questions are all negatives).
+        """
+        images = [(key, list(targets)) for key, targets in images if targets or self.negatives.enabled]
+        self._present = {key: {self.class_name(key, t) for t in targets} for key, targets in images}
+        labels = self.dataset_labels()
+        self.label_set = sorted(set(labels) if labels is not None else set().union(*self._present.values()))
         self._items = []
-        for image_key, targets in images:
-            if not targets:
-                continue
+        for position, (image_key, targets) in enumerate(images):
             if self.mode == "train":
-                self._items.append((image_key, list(targets), None))
+                self._items.append((image_key, targets, None))
                 continue
             extra = self.entry_pools(image_key)
             for target in targets:
                 available = self.sampler.kinds_for(self.class_name(image_key, target), extra)
                 self._items += [(image_key, [target], kind) for kind in self.kinds if kind in available]
+            self._items += self._eval_negatives(position, image_key, len(targets), extra)
+
+    def _eval_negatives(
+        self, position: int, image_key: Hashable, positives: int, extra: Mapping[str, PromptPool] | None
+    ) -> list[tuple[Hashable, list[Hashable], str]]:
+        """The negative items of one image in eval mode: chosen by (seed, position), each asked every kind it has."""
+        rng = random.Random(f"{self.seed}/negatives/{position}")
+        items = []
+        for _ in range(self.negatives.per_image(positives)):
+            negative = self.negatives.choose(self.label_set, self._present[image_key], rng)
+            available = self.negatives.kinds_for(negative, self.sampler, extra)
+            items += [(image_key, [negative], kind) for kind in self.kinds if kind in available]
+        return items
 
     def set_epoch(self, epoch: int) -> None:
         """Varies the random target and question choice between epochs (train mode)."""
@@ -131,9 +173,14 @@ class TargetDataset(Dataset):
         rng = random.Random(f"{self.seed}/{epoch}/{index}")
         if self.mode == "train" and len(targets) > self.max_targets:
             targets = rng.sample(targets, self.max_targets)
+        if self.mode == "train" and self.negatives.enabled:
+            targets = self._with_negatives(image_key, targets, rng)
         extra = self.entry_pools(image_key)
         drawn = []
         for target in targets:
+            if isinstance(target, Negative):
+                drawn.append((target, target.class_name, self.negatives.query(target, self.sampler, rng, extra, kind)))
+                continue
             name = self.class_name(image_key, target)
             query = (
                 self.sampler.sample(name, rng, extra) if kind is None else self.sampler.query(name, kind, rng, extra)
@@ -141,11 +188,26 @@ class TargetDataset(Dataset):
             drawn.append((target, name, query))
         return image_key, drawn
 
+    def _with_negatives(self, image_key: Hashable, targets: list[Hashable], rng: random.Random) -> list[Hashable]:
+        """Training targets, each replaced at ``negative_fraction`` by a negative (an image without targets
+        gets one negative)."""
+        present = self._present[image_key]
+        return [
+            self.negatives.choose(self.label_set, present, rng)
+            if t is None or rng.random() < self.negatives.fraction
+            else t
+            for t in (targets or [None])
+        ]
+
     def __getitem__(self, index: int) -> dict:
         image_key, drawn = self.draw(index)
         image = self.load_image(image_key)
         out = []
+        shape = tuple(image.shape[-2:])
         for target, name, query in drawn:
-            mask = self.load_mask(image_key, target, tuple(image.shape[-2:]))
+            if isinstance(target, Negative):
+                out.append(Target(torch.zeros(shape, dtype=torch.bool), name, query))
+                continue
+            mask = self.load_mask(image_key, target, shape)
             out.append(Target(mask, name, query, self.given_box(image_key, target)))
         return {"image": image, "targets": out, "source": self.source(image_key)}

@@ -42,7 +42,8 @@ class ConversationLengths:
         part = bisect.bisect_right(self.offsets, index)
         local = index - (self.offsets[part - 1] if part else 0)
         _, drawn = self.parts[part].draw(local)
-        return max(len(self.prompts.training_example(q.question, q.explanation).input_ids) for _, _, q in drawn)
+        rows = [self.prompts.training_example(q.question, q.explanation, q.present) for _, _, q in drawn]
+        return max(len(row.input_ids) for row in rows)
 
 
 class LengthGroupedBatchSampler(Sampler[list[int]]):

@@ -32,7 +32,8 @@ class MediSeeCollate:
     The batch holds the model inputs (``input_ids``, ``attention_mask``, ``labels``,
     ``clip_pixel_values``, ``sam_pixel_values``, ``image_index``, ``original_sizes``) and the
     targets: ``masks`` (list of (H, W) float), ``boxes`` (B, 4 normalised xyxy), ``box_valid``
-    (B,) (False for empty masks), ``kinds``, ``class_names``, ``questions``, ``sources`` (per row)
+    (B,) (False for empty masks), ``present`` (B,) bool (False for questions about a structure that
+    is not on the image), ``kinds``, ``class_names``, ``questions``, ``sources`` (per row)
     and ``image_sources`` (per image: the key of :class:`bundle.engines.SamEmbeddingCache`).
     """
 
@@ -58,7 +59,8 @@ class MediSeeCollate:
         """The tokenised conversation of one target."""
         if self.teacher_forced:
             return self.prompts.inference_example(target.query.question)
-        return self.prompts.training_example(target.query.question, target.query.explanation)
+        query = target.query
+        return self.prompts.training_example(query.question, query.explanation, query.present)
 
     def __call__(self, samples: Sequence[dict]) -> dict:
         images = [s["image"] for s in samples]
@@ -77,6 +79,7 @@ class MediSeeCollate:
             boxes=torch.stack(boxes) if boxes else torch.zeros(0, 4),
             box_valid=~torch.tensor(empty, dtype=torch.bool),
             kinds=[t.query.kind for _, t in rows],
+            present=torch.tensor([t.query.present for _, t in rows], dtype=torch.bool),
             class_names=[t.class_name for _, t in rows],
             questions=[t.query.question for _, t in rows],
             sources=[samples[i]["source"] for i, _ in rows],

@@ -96,7 +96,7 @@ class NiftiSliceDataset(TargetDataset):
         on_missing: ``error`` or ``skip`` entries whose files are missing.
         kind_weights: query kind frequencies in train mode (default label 0.7, short 0.15, long 0.15).
         cache_size: volumes kept in memory.
-        **kwargs: :class:`TargetDataset` options (max_targets, mode, kinds, seed).
+        **kwargs: :class:`TargetDataset` options (max_targets, mode, kinds, seed, negative_fraction, negatives).
     """
 
     def __init__(
@@ -186,6 +186,9 @@ class NiftiSliceDataset(TargetDataset):
 
     def entry_pools(self, image_key: Hashable) -> Mapping[str, PromptPool]:
         return self._entries[image_key[0]]["prompts"]
+
+    def dataset_labels(self) -> list[str]:
+        return list(self.label_names.values())
 
     def source(self, image_key: Hashable) -> str:
         index, slice_index = image_key

@@ -63,11 +63,21 @@ def read_prompt_pools(path: str | Path) -> dict[str, PromptPool]:
 
 @dataclass
 class Query:
-    """A question about one target, with the explanation its answer carries (reasoning only)."""
+    """A question about one target, with the explanation its answer carries.
+
+    Attributes:
+        kind: ``label``, ``short`` or ``long``.
+        question: the question text.
+        explanation: what the answer says after the candidate tokens (reasoning questions and
+            absent targets); None for a plain label question about a present target.
+        present: whether the structure asked about is on the image (False: a negative question,
+            answered with the rejection token).
+    """
 
     kind: str
     question: str
     explanation: str | None
+    present: bool = True
 
 
 class QuestionSampler:

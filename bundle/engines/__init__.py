@@ -5,6 +5,7 @@ from bundle.engines.epochs import EpochSetter
 from bundle.engines.evaluator import MediSeeEvaluator
 from bundle.engines.sam_cache import SamEmbeddingCache
 from bundle.engines.trainer import MediSeeTrainer
+from bundle.engines.volumes import VolumeQuestionEvaluator
 
 __all__ = [
     "MediSeeTrainer",
@@ -13,4 +14,5 @@ __all__ = [
     "latest_checkpoint",
     "EpochSetter",
     "SamEmbeddingCache",
+    "VolumeQuestionEvaluator",
 ]

@@ -14,19 +14,24 @@ class MediSeeEvaluator(SupervisedEvaluator):
     """Runs MediSee on validation/test batches.
 
     ``engine.state.output`` holds what the metrics read: ``pred_masks`` (logits at each slice's
-    size), ``masks``, ``pred_boxes`` / ``boxes`` (normalised xyxy), ``box_valid`` and ``kinds``.
+    size; emptied on rows whose presence score is below ``presence_threshold``, as inference
+    does), ``masks``, ``pred_boxes`` / ``boxes`` (normalised xyxy), ``box_valid``, ``present``
+    (whether the target is on the image), ``presence`` (the scores; None without a rejection
+    token) and ``kinds``.
 
     Args:
         sam_cache: a :class:`bundle.engines.SamEmbeddingCache` for the frozen SAM image embeddings
             (batches then carry ``image_sources``); None = encode every row's image.
+        presence_threshold: a row keeps its mask from this presence score (the config's ``presence_threshold``).
         **kwargs: ``SupervisedEvaluator`` arguments (device, val_data_loader, network,
             key_val_metric, additional_metrics, val_handlers, ...); ``amp`` / ``amp_kwargs``
             follow the config's ``dtype`` (:mod:`bundle.engines.precision`).
     """
 
-    def __init__(self, sam_cache: SamEmbeddingCache | None = None, **kwargs) -> None:
+    def __init__(self, sam_cache: SamEmbeddingCache | None = None, presence_threshold: float = 0.5, **kwargs) -> None:
         kwargs.setdefault("decollate", False)  # rows hold masks of different sizes
         super().__init__(**kwargs)
+        self.presence_threshold = float(presence_threshold)
         # no frozen-encoder check here: evaluation never changes the encoder; during training the
         # trainer, which shares the cache, refuses it when the encoder trains
         self.sam_cache = sam_cache
@@ -39,11 +44,14 @@ class MediSeeEvaluator(SupervisedEvaluator):
             embeddings = image_embeddings(engine.network, batch, self.sam_cache)
             inputs = {k: v for k, v in model_inputs(batch).items() if k not in ("labels", "sam_pixel_values")}
             outputs = engine.network(**inputs, sam_image_embeddings=embeddings)
+        presence = outputs.presence_scores
         return {
-            "pred_masks": [m.float() for m in outputs.mask_logits],
+            "pred_masks": [m.float() for m in outputs.gated_mask_logits(self.presence_threshold)],
             "masks": batch["masks"],
             "pred_boxes": outputs.boxes_xyxy.float(),
             "boxes": batch["boxes"],
             "box_valid": batch["box_valid"],
+            "present": batch["present"],
+            "presence": None if presence is None else presence.float(),
             "kinds": batch["kinds"],
         }

@@ -17,6 +17,21 @@ from networks.errors import ConfigError
 from transforms.preprocess import clip_preprocess
 
 CACHES = ("dynamic", "static")
+NOT_FOUND = "The target was not found on any slice of this volume."
+"""The answer when no slice holds the target and the generated text does not say so itself."""
+
+
+def not_found_answer(generated: str, rejection_token: str | None) -> str:
+    """The answer for a volume without the target: the model's own rejection, else :data:`NOT_FOUND`.
+
+    The text was generated on the slice the model found likeliest; when it rejects (starts with the
+    rejection token), it says what is not visible. When it does not (the model would have drawn a
+    target there, but the presence decision or the 3D clean-up removed it), it contradicts the result,
+    so a plain statement replaces it.
+    """
+    if rejection_token is not None and rejection_token in generated:
+        return generated
+    return NOT_FOUND
 
 
 class AnswerGenerator:

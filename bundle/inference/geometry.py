@@ -27,6 +27,11 @@ SCORE_DECIMALS = 4
 VOLUME_DECIMALS = 3
 
 
+def _rounded_score(score: float | None) -> float | None:
+    """A probability for the JSON (None stays null: a model without a rejection token has no presence score)."""
+    return None if score is None else round(score, SCORE_DECIMALS)
+
+
 def _rounded(values: torch.Tensor, decimals: int = COORDINATE_DECIMALS) -> list:
     """A tensor as nested lists of rounded floats (JSON-ready)."""
     return torch.round(values.to(torch.float64), decimals=decimals).tolist()
@@ -63,7 +68,10 @@ class DescribeTargetd(MapTransform):
     """Adds ``result``: each target slice's box and score, the 3D box and the volume of the mask.
 
     Expects the mask under ``mask_key`` already on the file's grid (after ``Invertd``), the loaded
-    volume under ``image_key`` (the grid the slices were taken from) and the slice predictions.
+    volume under ``image_key`` (the grid the slices were taken from) and the slice predictions
+    (those holding the target under ``slices_key``, every processed slice's under ``predictions_key``).
+    ``found`` says whether any slice holds the target; ``presence`` lists every processed slice's
+    presence score (null scores for a model without a rejection token).
 
     Args:
         slice_axis: the axis the slices were taken along (of the loaded volume).
@@ -80,21 +88,27 @@ class DescribeTargetd(MapTransform):
         image_key: str = K.IMAGE,
         slices_key: str = K.SLICES,
         result_key: str = K.RESULT,
+        predictions_key: str = K.PREDICTIONS,
     ) -> None:
         super().__init__([mask_key])
         self.slice_axis = check_axis(slice_axis)
         self.mask_key, self.image_key, self.slices_key, self.result_key = mask_key, image_key, slices_key, result_key
+        self.predictions_key = predictions_key
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
-        """Returns ``data`` with ``result``: ``slices``, ``box_3d`` and ``volume_ml``."""
+        """Returns ``data`` with ``result``: ``found``, ``slices``, ``box_3d``, ``volume_ml`` and ``presence``."""
         d = dict(data)
         mask: MetaTensor = d[self.mask_key]
         grid = FileGrid(mask.affine)
         slices = self.describe_slices(d[self.slices_key], d[self.image_key], grid)
         d[self.result_key] = {
+            "found": bool(slices),
             "slices": slices,
             "box_3d": self.describe_volume_box(mask, grid),
             "volume_ml": round(volume_ml(mask, grid.affine), VOLUME_DECIMALS),
+            "presence": [
+                {"index": p.index, "score": _rounded_score(p.presence)} for p in d.get(self.predictions_key) or []
+            ],
         }
         return d
 
@@ -114,6 +128,7 @@ class DescribeTargetd(MapTransform):
                 "box_voxel": box["voxel"],
                 "box_world": box["world"],
                 "score": round(prediction.score, SCORE_DECIMALS),
+                "presence": _rounded_score(prediction.presence),
             }
             for prediction, box in zip(predictions, boxes)
         ]

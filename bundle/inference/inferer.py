@@ -1,10 +1,13 @@
 """The volume inferer: MediSee on every slice of a volume, ``batch_size`` slices per forward pass.
 
 Each slice is one image with one conversation row (the question with the teacher-forced answer
-"It is [SEG] and [BBOX]."), so the batch's ``image_index`` is simply 0..B-1. Masks are the
-model's ``mask_logits > 0`` at each slice's own size, written back into a volume on the loaded
-grid; the optional :class:`bundle.inference.answer.AnswerGenerator` then answers the question on
-the slice with the largest predicted target.
+"It is [SEG] and [BBOX]."), so the batch's ``image_index`` is simply 0..B-1. A slice keeps its
+mask (the model's ``mask_logits > 0`` at the slice's own size) only when its presence score
+reaches ``presence_threshold``; the masks are written back into a volume on the loaded grid. The
+optional :class:`bundle.inference.answer.AnswerGenerator` answers the question on the slice with
+the largest predicted target (none: the slice the model found likeliest), and the optional 3D
+clean-up (:class:`transforms.cleanup.TargetMaskCleanup`) then makes the mask consistent across
+slices. When no slice holds the target, the answer says it was not found.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from monai.inferers import Inferer
 from tqdm import tqdm
 
 from bundle.inference import keys as K
-from bundle.inference.answer import AnswerGenerator
+from bundle.inference.answer import AnswerGenerator, not_found_answer
 from bundle.inference.settings import flag
+from bundle.inference.structures import names_single_structure
 from bundle.prompts import PromptBuilder, TokenizedConversation, pad_conversations
 from networks.errors import ConfigError
 from transforms import keys as TK
+from transforms.cleanup import TargetMaskCleanup
 from transforms.preprocess import clip_preprocess, medsam_preprocess
 from transforms.reassemble import slices_to_volume
 from transforms.slicing import check_axis, iter_slices
@@ -43,13 +48,15 @@ class SlicePrediction:
         index: slice index along the slicing axis (of the volume as loaded, RAS).
         box: (4,) normalised xyxy box from the box head (x along the slice's W, y along its H).
         score: mean target probability (sigmoid of the mask logits) over the predicted mask; 0 when empty.
-        pixels: number of predicted target pixels.
+        pixels: number of target pixels in the slice's final mask (after the presence gate and clean-up).
+        presence: the model's presence score of the slice (None without a rejection token).
     """
 
     index: int
     box: torch.Tensor
     score: float
     pixels: int
+    presence: float | None = None
 
     @property
     def has_target(self) -> bool:
@@ -108,6 +115,8 @@ class SliceInferer(Inferer):
         skip_empty: skip constant (background) slices; their mask stays empty.
         answer_generator: writes the text answer; None skips generation.
         progress: show a progress bar of the slices done.
+        presence_threshold: a slice keeps its mask from this presence score (models with a rejection token).
+        cleanup: the 3D clean-up of the volume's mask; None keeps the per-slice masks as they are.
     """
 
     def __init__(
@@ -118,6 +127,8 @@ class SliceInferer(Inferer):
         skip_empty: bool | str = False,
         answer_generator: AnswerGenerator | None = None,
         progress: bool | str = True,
+        presence_threshold: float = 0.5,
+        cleanup: TargetMaskCleanup | None = None,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"config 'batch_size' must be a positive integer, got {batch_size!r}")
@@ -127,6 +138,10 @@ class SliceInferer(Inferer):
         self.skip_empty = flag(skip_empty, "skip_empty_slices")
         self.answer_generator = answer_generator
         self.progress = flag(progress, "progress")
+        if isinstance(presence_threshold, bool) or not 0.0 <= float(presence_threshold) <= 1.0:
+            raise ConfigError(f"config 'presence_threshold' must be a number in [0, 1], got {presence_threshold!r}")
+        self.presence_threshold = float(presence_threshold)
+        self.cleanup = cleanup
 
     def __call__(self, inputs: MetaTensor, network: torch.nn.Module, query: str, name: str = "") -> dict[str, Any]:
         """Segments the target on every slice, then answers the question.
@@ -139,18 +154,26 @@ class SliceInferer(Inferer):
 
         Returns:
             ``pred``: (1, X, Y, Z) uint8 mask on ``inputs``' grid (with its metadata and trace);
-            ``slices``: :class:`SlicePrediction` of the slices holding the target; ``answer`` and
-            ``answer_slice`` (None when generation is off or no slice was processed).
+            ``slices``: :class:`SlicePrediction` of the slices holding the target; ``predictions``:
+            those of every slice processed; ``answer`` and ``answer_slice`` (None when generation is
+            off or no slice was processed).
         """
         # a volume with nothing to see gets no model calls: random or confused masks would look like findings
         skip_empty = self.skip_empty or is_blank(inputs, name)
         slices = list(iter_slices(inputs, self.slice_axis, skip_empty=skip_empty))
         predictions, masks = self.segment(slices, network, query, name)
+        mask = slices_to_volume(masks, inputs, self.slice_axis)
+        answer, answer_slice = self.answer(network, slices, predictions, query)
+        if self.cleanup is not None:
+            mask = self.cleanup(mask, single_structure=names_single_structure([query, answer]))
+            self.recount(predictions, mask)
         found = [p for p in predictions if p.has_target]
-        answer, answer_slice = self.answer(network, slices, found, query)
+        if not found and answer is not None:
+            answer = not_found_answer(answer, self.prompts.rejection_token)
         return {
-            K.PRED: slices_to_volume(masks, inputs, self.slice_axis),
+            K.PRED: mask,
             K.SLICES: found,
+            K.PREDICTIONS: predictions,
             K.ANSWER: answer,
             K.ANSWER_SLICE: answer_slice,
         }
@@ -166,36 +189,51 @@ class SliceInferer(Inferer):
         with tqdm(total=len(slices), desc=name or "slices", unit="slice", disable=not self.progress) as bar:
             for batch in batches(slices, self.batch_size):
                 out = network(**model_inputs(network, [s[TK.IMAGE] for s in batch], conversation, pad_token_id))
-                for item, logits, box in zip(batch, out.mask_logits, out.boxes_xyxy):
+                presence = out.presence_scores
+                presence = [None] * len(batch) if presence is None else presence.float().cpu().tolist()
+                logits_rows = out.gated_mask_logits(self.presence_threshold)
+                for item, logits, box, score in zip(batch, logits_rows, out.boxes_xyxy, presence):
                     index = int(item[TK.SLICE_INDEX])
                     masks[index] = (logits > 0).to(torch.uint8).cpu()
-                    predictions.append(self.describe(index, logits, box))
+                    predictions.append(self.describe(index, logits, box, score))
                 bar.update(len(batch))
         return predictions, masks
 
     @staticmethod
-    def describe(index: int, logits: torch.Tensor, box: torch.Tensor) -> SlicePrediction:
-        """The prediction record of one slice from its mask logits and box."""
+    def describe(index: int, logits: torch.Tensor, box: torch.Tensor, presence: float | None = None) -> SlicePrediction:
+        """The prediction record of one slice from its (gated) mask logits, box and presence score."""
         foreground = logits > 0
         pixels = int(foreground.sum())
         score = float(torch.sigmoid(logits.float())[foreground].mean()) if pixels else 0.0
-        return SlicePrediction(index=index, box=box.float().cpu(), score=score, pixels=pixels)
+        return SlicePrediction(index=index, box=box.float().cpu(), score=score, pixels=pixels, presence=presence)
+
+    def recount(self, predictions: Sequence[SlicePrediction], mask: torch.Tensor) -> None:
+        """Sets each prediction's pixel count from the cleaned (1, X, Y, Z) ``mask``."""
+        spatial = mask.as_tensor()[0] if isinstance(mask, MetaTensor) else mask[0]
+        per_slice = spatial.movedim(self.slice_axis, 0).flatten(1).count_nonzero(dim=1)
+        for prediction in predictions:
+            prediction.pixels = int(per_slice[prediction.index])
 
     def answer(
-        self, network: torch.nn.Module, slices: Sequence[dict], found: Sequence[SlicePrediction], query: str
+        self, network: torch.nn.Module, slices: Sequence[dict], predictions: Sequence[SlicePrediction], query: str
     ) -> tuple[str | None, int | None]:
         """The generated answer and the index of the slice it was generated on; Nones when generation is off."""
-        index = self.answer_slice(found, slices)
+        index = self.answer_slice(predictions, slices)
         if self.answer_generator is None or index is None:
             return None, None
         image = next(s[TK.IMAGE] for s in slices if s[TK.SLICE_INDEX] == index)
         return self.answer_generator(network, image, query), index
 
     @staticmethod
-    def answer_slice(found: Sequence[SlicePrediction], slices: Sequence[dict]) -> int | None:
-        """The slice to answer on: the one with the largest predicted target, else the middle slice processed."""
+    def answer_slice(predictions: Sequence[SlicePrediction], slices: Sequence[dict]) -> int | None:
+        """The slice to answer on: the one with the largest predicted target; else the one with the highest
+        presence score; else (no rejection token) the middle slice processed."""
+        found = [p for p in predictions if p.has_target]
         if found:
             return max(found, key=lambda p: p.pixels).index
+        scored = [p for p in predictions if p.presence is not None]
+        if scored:
+            return max(scored, key=lambda p: p.presence).index
         if slices:
             return int(slices[len(slices) // 2][TK.SLICE_INDEX])
         return None

@@ -27,6 +27,9 @@ QUERY = "query"
 SLICES = "slices"
 """Per-slice predictions (:class:`bundle.inference.inferer.SlicePrediction`) of slices holding the target."""
 
+PREDICTIONS = "predictions"
+"""Per-slice predictions of every slice processed (their presence scores go into the result)."""
+
 ANSWER = "answer"
 """The generated text answer, or None when generation is off."""
 

@@ -1,7 +1,12 @@
-"""The end-to-end objective L_end = L_txt + L_mask + L_bbox (paper Eq. 4, Sec. 4.3).
+"""The end-to-end objective L_end = L_txt + L_mask + L_bbox (paper Eq. 4, Sec. 4.3), plus L_presence.
 
 Default weights are the paper's (lambda_bce 2.0, lambda_dice 0.5, lambda_L1 = lambda_giou = 1.0);
-the released code scales the box loss by 2.0, which is ``BoxLoss(weight=2.0)``.
+the released code scales the box loss by 2.0, which is ``BoxLoss(weight=2.0)``. A model with a
+rejection token (``medisee_config#presence = "token"``) also gets L_presence: the binary cross
+entropy of its presence logit (first candidate against the rejection token, at the decision state)
+against whether the target is on the image. The answer's cross entropy already asks for the right
+token there among the whole vocabulary; this term weighs the two-way decision itself
+(``presence_weight``). Negative rows (target not on the image) have an empty mask target and no box.
 """
 
 from __future__ import annotations
@@ -119,11 +124,20 @@ class MediSeeLoss(nn.Module):
         text_weight: scale of the answer cross entropy (paper 1.0).
         mask: the mask loss; default ``MaskLoss()``.
         box: the box loss; default ``BoxLoss()``.
+        presence_weight: scale of L_presence (models with a rejection token; 0 = only the answer's
+            cross entropy trains the decision).
     """
 
-    def __init__(self, text_weight: float = 1.0, mask: MaskLoss | None = None, box: BoxLoss | None = None) -> None:
+    def __init__(
+        self,
+        text_weight: float = 1.0,
+        mask: MaskLoss | None = None,
+        box: BoxLoss | None = None,
+        presence_weight: float = 1.0,
+    ) -> None:
         super().__init__()
         self.text_weight = text_weight
+        self.presence_weight = presence_weight
         self.mask = mask if mask is not None else MaskLoss()
         self.box = box if box is not None else BoxLoss()
 
@@ -132,13 +146,21 @@ class MediSeeLoss(nn.Module):
 
         Args:
             output: the model output (``mask_logits`` at original sizes, ``boxes_xyxy``, ``lm_loss``).
-            batch: the collated batch (``masks``, ``boxes``, ``box_valid``).
+            batch: the collated batch (``masks``, ``boxes``, ``box_valid``, ``present``).
 
         Returns:
-            ``loss`` (the total to back-propagate), ``text``, ``mask`` and ``box`` (scalars).
+            ``loss`` (the total to back-propagate), ``text``, ``mask`` and ``box`` (scalars), and
+            ``presence`` for a model with a rejection token.
         """
         mask = self.mask(output.mask_logits, batch["masks"])
         box = self.box(output.boxes_xyxy, batch["boxes"], batch.get("box_valid"))
         # no labels (teacher-forced evaluation) means no text term, not a missing key
         text = output.lm_loss.float() if output.lm_loss is not None else mask.new_zeros(())
-        return {"loss": self.text_weight * text + mask + box, "text": text, "mask": mask, "box": box}
+        terms = {"loss": self.text_weight * text + mask + box, "text": text, "mask": mask, "box": box}
+        if output.presence_logits is not None:
+            logits = output.presence_logits.float()
+            present = batch.get("present")
+            target = torch.ones_like(logits) if present is None else present.to(logits.device, logits.dtype)
+            terms["presence"] = F.binary_cross_entropy_with_logits(logits, target)
+            terms["loss"] = terms["loss"] + self.presence_weight * terms["presence"]
+        return terms

@@ -1,4 +1,8 @@
-"""Mask metrics on binarised predictions (logits > 0) at each slice's original size (DESIGN §5)."""
+"""Mask metrics on binarised predictions (logits > 0) at each slice's original size (DESIGN §5).
+
+They average over the rows whose target is on the image (``present``), as the paper's do; rows
+asking about an absent structure are measured by :mod:`bundle.metrics.presence`.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import torch
 
 from bundle.metrics.base import KindSplitRatio, RowTerms
 
-MASK_KEYS = ("pred_masks", "masks", "kinds")
+MASK_KEYS = ("pred_masks", "masks", "present", "kinds")
 MaskList = Sequence[torch.Tensor]
 """B (H_b, W_b) tensors: mask logits or ground truth at each slice's own size."""
 
@@ -40,6 +44,17 @@ def mask_overlaps(pred_logits: MaskList, masks: MaskList) -> RowTerms:
     return torch.stack(intersections).double(), torch.stack(unions).double()
 
 
+def present_rows(present: torch.Tensor | Sequence[bool], like: torch.Tensor) -> torch.Tensor:
+    """(B,) float64 1.0 on rows whose target is on the image, 0.0 elsewhere."""
+    return torch.as_tensor(present, dtype=torch.bool, device=like.device).to(like.dtype)
+
+
+def only_present(scores: torch.Tensor, present: torch.Tensor | Sequence[bool]) -> RowTerms:
+    """Per-row scores and counts restricted to rows whose target is present."""
+    keep = present_rows(present, scores)
+    return scores * keep, keep
+
+
 def ratio_or_one(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
     """numerator / denominator per target, 1.0 where the denominator is 0 (both masks empty: a perfect answer)."""
     return torch.where(denominator > 0, numerator / denominator.clamp(min=1), torch.ones_like(numerator))
@@ -51,12 +66,12 @@ class Dice(KindSplitRatio):
     name = "dice"
     required_output_keys = MASK_KEYS
 
-    def row_terms(self, pred_masks: MaskList, masks: MaskList) -> RowTerms:
-        """Per-target Dice and a count of 1."""
+    def row_terms(self, pred_masks: MaskList, masks: MaskList, present: torch.Tensor) -> RowTerms:
+        """Per-target Dice and a count of 1 (0 for absent targets)."""
         intersection, union = mask_overlaps(pred_masks, masks)
         # |P| + |G| = |P ∩ G| + |P ∪ G|
         dice = ratio_or_one(2 * intersection, intersection + union)
-        return dice, torch.ones_like(dice)
+        return only_present(dice, present)
 
 
 class GIoU(KindSplitRatio):
@@ -65,11 +80,11 @@ class GIoU(KindSplitRatio):
     name = "giou"
     required_output_keys = MASK_KEYS
 
-    def row_terms(self, pred_masks: MaskList, masks: MaskList) -> RowTerms:
-        """Per-target IoU and a count of 1."""
+    def row_terms(self, pred_masks: MaskList, masks: MaskList, present: torch.Tensor) -> RowTerms:
+        """Per-target IoU and a count of 1 (0 for absent targets)."""
         intersection, union = mask_overlaps(pred_masks, masks)
         iou = ratio_or_one(intersection, union)
-        return iou, torch.ones_like(iou)
+        return only_present(iou, present)
 
 
 class CIoU(KindSplitRatio):
@@ -79,6 +94,8 @@ class CIoU(KindSplitRatio):
     empty_value = 1.0
     required_output_keys = MASK_KEYS
 
-    def row_terms(self, pred_masks: MaskList, masks: MaskList) -> RowTerms:
-        """Per-target intersection and union."""
-        return mask_overlaps(pred_masks, masks)
+    def row_terms(self, pred_masks: MaskList, masks: MaskList, present: torch.Tensor) -> RowTerms:
+        """Per-target intersection and union (zeros for absent targets)."""
+        intersection, union = mask_overlaps(pred_masks, masks)
+        keep = present_rows(present, intersection)
+        return intersection * keep, union * keep

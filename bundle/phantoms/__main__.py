@@ -1,7 +1,7 @@
 """Generate a phantom dataset.
 
-    python -m bundle.phantoms --out DIR --n N --seed S [--shape X Y Z] [--val-fraction F]
-        [--test-fraction F] [--overwrite]
+    python -m bundle.phantoms --out DIR --n N --seed S [--shape X Y Z [--shape X Y Z ...]]
+        [--val-fraction F] [--test-fraction F] [--overwrite]
 
 Writes DIR/imagesTr/phantom_XXX.nii.gz, DIR/labelsTr/phantom_XXX.nii.gz and, last,
 DIR/dataset.json; prints one line per volume. An existing non-empty DIR is refused unless
@@ -25,8 +25,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="dataset directory to create")
     parser.add_argument("--n", type=int, required=True, help="number of volumes")
     parser.add_argument("--seed", type=int, default=0, help="series seed: volume i depends only on (seed, i)")
-    parser.add_argument("--shape", type=int, nargs=3, default=list(DEFAULT_SHAPE), metavar=("X", "Y", "Z"),
-                        help="voxels per volume; the field of view is fixed, so this sets the spacing")  # fmt: skip
+    parser.add_argument("--shape", type=int, nargs=3, action="append", metavar=("X", "Y", "Z"),
+                        help="voxels per volume; the field of view is fixed, so this sets the spacing; given "
+                             "several times, each volume takes one of the grids, drawn from (seed, i) "
+                             f"(default: {' '.join(map(str, DEFAULT_SHAPE))})")  # fmt: skip
     parser.add_argument("--val-fraction", type=float, default=0.2, help="share of volumes for validation")
     parser.add_argument("--test-fraction", type=float, default=0.1, help="share of volumes for testing")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --out")
@@ -40,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def generate() -> None:
         start = time.perf_counter()
-        path = write_dataset(args.out, args.n, args.seed, tuple(args.shape), args.val_fraction, args.test_fraction,
+        shapes = [tuple(shape) for shape in args.shape or [DEFAULT_SHAPE]]
+        path = write_dataset(args.out, args.n, args.seed, shapes, args.val_fraction, args.test_fraction,
                              overwrite=args.overwrite, progress=lambda line: print(line, flush=True))  # fmt: skip
         print(f"wrote {args.n} volumes and {path} in {time.perf_counter() - start:.1f} s")
 

@@ -6,7 +6,7 @@ import gzip
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +30,36 @@ DESCRIPTION = (
 )
 
 
-def check_options(n: int, seed: int, shape: tuple[int, ...], val_fraction: float, test_fraction: float) -> None:
+Shape = tuple[int, int, int]
+GRID_SALT = 7919
+"""Separates the per-volume grid draw from the volume's other random streams (which it leaves as they are)."""
+
+
+def as_shapes(shape: Shape | Sequence[Shape]) -> list[tuple[int, ...]]:
+    """One grid (three sizes) or several, as a list of grids."""
+    if len(shape) and all(isinstance(size, (int, np.integer)) for size in shape):
+        return [tuple(int(size) for size in shape)]
+    return [tuple(int(size) for size in grid) for grid in shape]
+
+
+def volume_shape(seed: int, index: int, shapes: Sequence[Shape]) -> Shape:
+    """The grid of volume ``index``: one of ``shapes``, drawn from (seed, index) alone."""
+    if len(shapes) == 1:
+        return tuple(shapes[0])
+    return tuple(shapes[int(np.random.default_rng([seed, index, GRID_SALT]).integers(len(shapes)))])
+
+
+def check_options(n: int, seed: int, shapes: Sequence[Shape], val_fraction: float, test_fraction: float) -> None:
     """Raises ConfigError, naming the option, for values a dataset cannot be made from."""
     if n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
     if seed < 0:
         raise ConfigError(f"--seed must be non-negative, got {seed}")
-    if len(shape) != 3 or any(size < low for size, low in zip(shape, MIN_SHAPE)):
-        raise ConfigError(f"--shape must be three sizes of at least {' '.join(map(str, MIN_SHAPE))}, got {list(shape)}")
+    for shape in shapes or [()]:
+        if len(shape) != 3 or any(size < low for size, low in zip(shape, MIN_SHAPE)):
+            raise ConfigError(
+                f"--shape must be three sizes of at least {' '.join(map(str, MIN_SHAPE))}, got {list(shape)}"
+            )
     for option, value in (("--val-fraction", val_fraction), ("--test-fraction", test_fraction)):
         if not 0.0 <= value < 1.0:
             raise ConfigError(f"{option} must be in [0, 1), got {value}")
@@ -112,7 +134,7 @@ def _progress_line(name: str, split: str, phantom: Phantom, seconds: float) -> s
 
 
 def dataset_description(
-    seed: int, shape: tuple[int, int, int], entries: dict[str, list[dict]], present: set[int]
+    seed: int, shapes: Sequence[Shape], entries: dict[str, list[dict]], present: set[int]
 ) -> dict[str, Any]:
     """The dataset.json content: labels and dataset-wide prompt pools for the labels that occur."""
     labels = {str(value): LABELS[value] for value in sorted(present | {0})}
@@ -122,7 +144,7 @@ def dataset_description(
         "tensorImageSize": "3D",
         "modality": {"0": "CT"},
         "seed": seed,
-        "shape": list(shape),
+        **({"shape": list(shapes[0])} if len(shapes) == 1 else {"shapes": [list(s) for s in shapes]}),
         "labels": labels,
         "prompts": {LABELS[value]: DATASET_POOLS[LABELS[value]].to_json() for value in sorted(present)},
         **{f"num{split.capitalize()}": len(entries[split]) for split in SPLITS},
@@ -134,7 +156,7 @@ def write_dataset(
     out: str | os.PathLike,
     n: int,
     seed: int,
-    shape: tuple[int, int, int] = DEFAULT_SHAPE,
+    shape: Shape | Sequence[Shape] = DEFAULT_SHAPE,
     val_fraction: float = 0.2,
     test_fraction: float = 0.1,
     overwrite: bool = False,
@@ -149,13 +171,15 @@ def write_dataset(
         out: the dataset directory; refused if it exists and is not empty, unless ``overwrite``.
         n: number of volumes (``phantom_000`` ...).
         seed: the series seed; volume i depends only on (seed, i).
-        shape: voxels per volume (x, y, z).
+        shape: voxels per volume (x, y, z), or several such grids: volume i then takes one, drawn from
+            (seed, i) alone, so its anatomy is the same whatever grid it gets.
         val_fraction: share of volumes in the validation split.
         test_fraction: share of volumes in the test split.
         overwrite: replace an existing non-empty ``out``.
         progress: called with one line per volume.
     """
-    check_options(n, seed, shape, val_fraction, test_fraction)
+    shapes = as_shapes(shape)
+    check_options(n, seed, shapes, val_fraction, test_fraction)
     out = Path(out)
     _check_out(out, overwrite)
     entries: dict[str, list[dict]] = {split: [] for split in SPLITS}
@@ -163,10 +187,10 @@ def write_dataset(
     with atomic_path(out, is_dir=True) as tmp:
         for index, split in enumerate(assign_splits(n, seed, val_fraction, test_fraction)):
             start = time.perf_counter()
-            phantom = generate_phantom(seed, index, shape)
+            phantom = generate_phantom(seed, index, volume_shape(seed, index, shapes))
             entries[split].append(write_volume(tmp, phantom, volume_name(index)))
             present |= set(phantom.labels)
             if progress is not None:
                 progress(_progress_line(volume_name(index), split, phantom, time.perf_counter() - start))
-        write_json(tmp / "dataset.json", dataset_description(seed, tuple(shape), entries, present))
+        write_json(tmp / "dataset.json", dataset_description(seed, shapes, entries, present))
     return out / "dataset.json"

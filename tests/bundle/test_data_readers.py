@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from bundle.data.images2d import MediSeeTestDataset, SAMed2DDataset
+from bundle.data.negatives import NegativeSampler
 from bundle.data.queries import PromptPool, QuestionSampler, read_prompt_pools
 from bundle.data.sampling import mixed_dataset
 from networks import ConfigError, DataError
@@ -182,3 +183,13 @@ def test_mixed_sampler_draws_sources_at_the_ratio_whatever_their_sizes():
 def test_mixed_sampler_rejects_ratios_that_do_not_match():
     with pytest.raises(ConfigError, match="ratios"):
         mixed_dataset({"a": _Numbers("a", 2)}, {"b": 1})
+
+
+def test_2d_readers_ask_about_labels_absent_from_an_image(samed2d):
+    data = SAMed2DDataset(samed2d / "data.json", negative_fraction=0.5, seed=0, mode="eval")
+    negatives = [t for i in range(len(data)) for t in data[i]["targets"] if not t.present]
+    assert negatives and all(not bool(t.mask.any()) for t in negatives)
+    assert {t.class_name for t in negatives} <= {"liver", "spleen", "kidney"} | {"unrelated request"} | set(
+        NegativeSampler().other_structures
+    )
+    assert data.label_set == ["kidney", "liver", "spleen"]

@@ -54,6 +54,7 @@ def test_writes_the_real_metrics_of_an_evaluation_run(tmp_path):
         "pred_boxes": torch.tensor([[0.0, 0.0, 0.5, 0.5], [0.0, 0.0, 1.0, 1.0]]),
         "boxes": torch.tensor([[0.0, 0.0, 0.5, 0.5], [0.0, 0.0, 0.0, 0.0]]),
         "box_valid": torch.tensor([True, False]),
+        "present": torch.tensor([True, True]),
         "kinds": ["short", "long"],
     }
     engine = Engine(lambda _, batch: batch)

@@ -12,7 +12,18 @@ from hypothesis import strategies as st
 from ignite.engine import Engine
 from ignite.exceptions import NotComputableError
 
-from bundle.metrics import METRIC_NAMES, BoxAccuracy, BoxIoU, CIoU, Dice, GIoU
+from bundle.metrics import (
+    METRIC_NAMES,
+    BoxAccuracy,
+    BoxIoU,
+    CIoU,
+    Dice,
+    GIoU,
+    NegativesWithMask,
+    PresenceF1,
+    PresencePrecision,
+    PresenceRecall,
+)
 
 FG, BG = 3.0, -3.0  # confident logits
 
@@ -33,6 +44,7 @@ def _output(rows: list[dict]) -> dict:
         "pred_boxes": torch.tensor([r["pred_box"] for r in rows]),
         "boxes": torch.tensor([r["box"] for r in rows]),
         "box_valid": torch.tensor([r["valid"] for r in rows]),
+        "present": torch.tensor([r.get("present", True) for r in rows]),
         "kinds": [r["kind"] for r in rows],
     }
 
@@ -222,3 +234,26 @@ def test_metrics_under_gloo_ddp_equal_one_process_over_all_data():
         expected.update(_computed(metric, *outputs))
     with idist.Parallel(backend="gloo", nproc_per_node=2, master_port=_free_port()) as parallel:
         parallel.run(_ddp_rank_agrees_with_one_process, outputs, expected)
+
+
+def test_mask_metrics_leave_out_rows_about_absent_targets():
+    present = dict(pred=_logits([[1, 0]]), mask=_mask([[1, 0]]), pred_box=[0, 0, 1, 1], box=[0, 0, 1, 1], valid=True)
+    absent = dict(pred=_logits([[1, 1]]), mask=_mask([[0, 0]]), pred_box=[0, 0, 1, 1], box=[0, 0, 0, 0], valid=False)
+    output = _output([present | {"kind": "label"}, absent | {"kind": "label", "present": False}])
+    assert _computed(Dice(), output)["dice"] == 1.0
+    assert _computed(CIoU(), output)["ciou"] == 1.0
+
+
+def test_presence_metrics_count_masks_against_whether_the_target_is_there():
+    def row(reported: bool, truth: bool) -> dict:
+        pred = _logits([[1 if reported else 0, 0]])
+        return dict(pred=pred, mask=_mask([[1 if truth else 0, 0]]), pred_box=[0, 0, 1, 1], box=[0, 0, 1, 1],
+                    valid=truth, kind="short", present=truth)  # fmt: skip
+
+    # TP, TP, FP, FN, TN, TN
+    output = _output([row(True, True), row(True, True), row(True, False), row(False, True), row(False, False),
+                      row(False, False)])  # fmt: skip
+    assert _computed(PresencePrecision(), output)["presence_precision"] == pytest.approx(2 / 3)
+    assert _computed(PresenceRecall(), output)["presence_recall"] == pytest.approx(2 / 3)
+    assert _computed(PresenceF1(), output)["presence_f1"] == pytest.approx(4 / 6)
+    assert _computed(NegativesWithMask(), output)["negatives_with_mask"] == pytest.approx(1 / 3)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from networks import InputError
-from networks.candidates import candidate_state_positions, gather_candidate_states
+from networks.candidates import candidate_state_positions, gather_candidate_states, presence_logits
 
 SEG, BOX, PAD = 7, 8, 0
 
@@ -29,3 +29,28 @@ def test_rows_need_each_candidate_exactly_once(row):
 def test_a_candidate_at_position_zero_has_no_predicting_state():
     with pytest.raises(InputError, match="first token"):
         candidate_state_positions(torch.tensor([[SEG, BOX, 2]]), [SEG, BOX])
+
+
+REJ = 9
+
+
+def test_a_rejected_row_reads_the_decision_state_for_every_candidate():
+    ids = torch.tensor([[1, 5, SEG, 4, BOX, 2], [1, 5, REJ, 4, 2, PAD]])
+    assert candidate_state_positions(ids, [SEG, BOX], REJ).tolist() == [[1, 3], [1, 1]]
+
+
+@pytest.mark.parametrize(
+    "row", [[1, 5, REJ, SEG, BOX, 2], [1, REJ, REJ, 2, PAD, PAD]], ids=["rejection with candidates", "twice"]
+)
+def test_a_row_is_either_accepted_or_rejected(row):
+    with pytest.raises(InputError, match="rejection token|rejected"):
+        candidate_state_positions(torch.tensor([row]), [SEG, BOX], REJ)
+
+
+def test_presence_logit_is_the_first_candidate_against_the_rejection_token():
+    logits = torch.zeros(2, 10)
+    logits[0, SEG], logits[1, REJ] = 3.0, 2.0
+    scores = presence_logits(logits, SEG, REJ).sigmoid()
+    probs = logits.softmax(dim=-1)
+    expected = probs[:, SEG] / (probs[:, SEG] + probs[:, REJ])
+    assert torch.allclose(scores, expected)
