@@ -8,7 +8,6 @@ parameters are made in float32 and cast to the config's ``dtype``, as ``networks
 
 from __future__ import annotations
 
-import os
 import resource
 import sys
 import time
@@ -35,16 +34,16 @@ MATMUL_DTYPE = {"cuda": torch.bfloat16, "cpu": torch.float32}
 
 
 def config_files(train: bool, tiny: bool) -> list[str]:
-    """The bundle's config list: inference or training, plus the tiny sizes for CPU smoke runs."""
-    files = ["configs/train.json" if train else "configs/inference.json"]
-    if tiny:
-        files.append("configs/tiny.json")
+    """The bundle's config list: the model (at the tiny sizes for CPU smoke runs), then inference or training.
+
+    Pass ``bundle_root=str(ROOT)`` with it: the configs' paths hang on ``bundle_root``, never on the cwd.
+    """
+    files = [
+        "configs/model.json",
+        *(["configs/tiny.json"] if tiny else []),
+        f"configs/{'train' if train else 'inference'}.json",
+    ]
     return [str(ROOT / f) for f in files]
-
-
-def enter_bundle_root() -> None:
-    """Configs refer to ``configs/inference.json`` relative to the bundle root, so run from there."""
-    os.chdir(ROOT)
 
 
 def sync(device: torch.device) -> None:

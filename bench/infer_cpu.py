@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from bundle.phantoms import generate_phantom  # noqa: E402
 
-CONFIGS = [str(ROOT / "configs" / "inference.json"), str(ROOT / "configs" / "tiny.json")]
+CONFIGS = [str(ROOT / "configs" / name) for name in ("model.json", "tiny.json", "inference.json")]
 QUERY = "Which organ on the patient's right makes bile? Please output segmentation mask and location bounding box."
 
 
@@ -35,7 +35,7 @@ def run_once(volume: Path, out: Path, batch_size: int, answer: bool) -> float:
 
     start = time.perf_counter()
     flow = ConfigWorkflow(
-        config_file=CONFIGS, workflow_type="infer", image=str(volume), query=QUERY, output_dir=str(out),
+        config_file=CONFIGS, workflow_type="infer", bundle_root=str(ROOT), image=str(volume), query=QUERY, output_dir=str(out),
         batch_size=batch_size, generate_answer=answer, max_new_tokens=16, overwrite=True,
     )  # fmt: skip
     flow.initialize()

@@ -45,10 +45,10 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the bundle root: run as a script
 
 from bench.common import (  # noqa: E402
+    ROOT,
     build_network,
     clock,
     config_files,
-    enter_bundle_root,
     matmul_rate,
     peak_memory_gib,
     print_table,
@@ -128,7 +128,8 @@ class Bench:
 
         self.device = torch.device(args.device)
         self.flow = ConfigWorkflow(
-            config_file=config_files(train=False, tiny=args.tiny), workflow_type="infer", image=str(images),
+            config_file=config_files(train=False, tiny=args.tiny), workflow_type="infer", bundle_root=str(ROOT),
+            image=str(images),
             query=QUERY, output_dir=str(out), overwrite=True, device=self.device, max_new_tokens=args.max_new_tokens,
             compile=compile_mode, compile_backend=args.compile_backend, num_workers=args.num_workers,
             answer_cache=args.answer_cache, attn_implementation=args.attn,
@@ -263,7 +264,6 @@ def flops_and_ceiling(bench: Bench, device: torch.device) -> tuple[float, float,
 
 def main() -> None:
     args = parse_args()
-    enter_bundle_root()
     torch.manual_seed(0)
     device = torch.device(args.device)
     rows = []

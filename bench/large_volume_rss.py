@@ -26,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-CONFIGS = [str(ROOT / "configs" / "inference.json"), str(ROOT / "configs" / "tiny.json")]
+CONFIGS = [str(ROOT / "configs" / name) for name in ("model.json", "tiny.json", "inference.json")]
 QUERY = "Where is the liver?"
 MIB = 1024 * 1024
 SAM_CHANNELS = 3
@@ -66,7 +66,7 @@ def main() -> None:
         volume = Path(tmp) / "large.nii"
         write_volume(volume, shape)
         flow = ConfigWorkflow(
-            config_file=CONFIGS, workflow_type="infer", image=str(volume), query=QUERY,
+            config_file=CONFIGS, workflow_type="infer", bundle_root=str(ROOT), image=str(volume), query=QUERY,
             output_dir=str(Path(tmp) / "out"), batch_size=args.batch_size, generate_answer=False, logging_file=False,
         )  # fmt: skip
         flow.initialize()

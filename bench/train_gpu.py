@@ -38,10 +38,10 @@ from ignite.engine import Events
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the bundle root: run as a script
 
 from bench.common import (  # noqa: E402
+    ROOT,
     build_network,
     clock,
     config_files,
-    enter_bundle_root,
     matmul_rate,
     peak_memory_gib,
     print_table,
@@ -143,7 +143,12 @@ def workflow(args, dataset_dir: Path, output_dir: Path, batch_size: int, network
     }  # fmt: skip
     if network is not None:
         overrides.update(network_def=network, network=network)
-    flow = ConfigWorkflow(config_file=config_files(train=True, tiny=args.tiny), workflow_type="train", **overrides)
+    flow = ConfigWorkflow(
+        config_file=config_files(train=True, tiny=args.tiny),
+        workflow_type="train",
+        bundle_root=str(ROOT),
+        **overrides,
+    )
     flow.initialize()
     if network is not None and flow.parser.get_parsed_content("network") is not network:
         raise RuntimeError("the workflow copied the given network instead of using it")
@@ -165,7 +170,6 @@ def measure(flow, args) -> IterationClock:
 
 def main() -> None:
     args = parse_args()
-    enter_bundle_root()
     torch.manual_seed(0)
     device = torch.device(args.device)
     rows = []

@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the bundle root: run as a script
 
-from bench.common import config_files, enter_bundle_root, peak_memory_gib, print_table, write_phantom_volume  # noqa: E402
+from bench.common import ROOT, config_files, peak_memory_gib, print_table, write_phantom_volume  # noqa: E402
 
 QUERY = "Where is the liver?"
 
@@ -74,7 +74,6 @@ def main() -> None:
     parser_.add_argument("--repeats", type=int, default=2)
     parser_.add_argument("--batch-size", type=int, default=32)
     args = parser_.parse_args()
-    enter_bundle_root()
     torch.manual_seed(0)
     from monai.bundle import ConfigWorkflow
 
@@ -82,7 +81,8 @@ def main() -> None:
         volume = write_phantom_volume(Path(tmp) / "phantom.nii.gz", args.shape)
         size_mib = volume.stat().st_size / 2**20
         flow = ConfigWorkflow(
-            config_file=config_files(train=False, tiny=True), workflow_type="infer", image=str(volume), query=QUERY,
+            config_file=config_files(train=False, tiny=True), workflow_type="infer", bundle_root=str(ROOT),
+            image=str(volume), query=QUERY,
             output_dir=str(Path(tmp) / "out"), overwrite=True, generate_answer=False, batch_size=args.batch_size,
         )  # fmt: skip
         flow.initialize()

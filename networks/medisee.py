@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +27,20 @@ from networks.packing import pack_rows, unpack_rows
 from networks.router import CandidateRouter
 
 IGNORE_INDEX = -100
+
+
+class InputSizes(NamedTuple):
+    """The image inputs a model takes: the training collate and the volume inferer both read them here.
+
+    Attributes:
+        clip_size: CLIP input side (the vision config's ``image_size``).
+        sam_size: SAM input side (``sam_config#image_size``).
+        sam_resize: how slices reach the SAM frame, ``stretch`` or ``longest_side`` (``sam_config#resize``).
+    """
+
+    clip_size: int
+    sam_size: int
+    sam_resize: str
 
 
 @dataclass
@@ -132,6 +147,11 @@ class MediSee(nn.Module):
     def num_image_tokens(self) -> int:
         """How many image placeholder tokens a prompt must hold (576 for CLIP ViT-L/14-336)."""
         return self.llava.config.image_seq_length
+
+    @property
+    def input_sizes(self) -> InputSizes:
+        """The CLIP and SAM input sizes and the SAM resize scheme, as built (a ``llava_path`` brings its own CLIP)."""
+        return InputSizes(self.llava.config.vision_config.image_size, self.medsam.image_size, self.medsam.config.resize)
 
     def language_hidden_states(
         self,

@@ -1,6 +1,6 @@
 """Build the configured MediSee and print what it is made of.
 
-    python -m networks.report --config_file "['configs/inference.json','configs/tiny.json']"
+    python -m networks.report --config_file "['configs/model.json','configs/tiny.json']"
 
 Prints the candidate tokens, where each weight came from, and a table of parameters and
 trainable parameters per component (paper Sec. 4.3). Any config id can be overridden with

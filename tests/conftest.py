@@ -10,13 +10,15 @@ import torch
 from monai.bundle import ConfigParser
 
 from networks import build_medisee
+from tests.helpers.configs import config_files
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = [str(ROOT / "configs" / "inference.json"), str(ROOT / "configs" / "tiny.json")]
+TINY = config_files("inference.json")
+"""The inference workflow on the tiny model: ``['configs/model.json','configs/tiny.json','configs/inference.json']``."""
 
 
 def tiny_parser(**overrides) -> ConfigParser:
-    """The inference config with the tiny override merged, plus ``overrides`` (config ids)."""
+    """The tiny inference config (:data:`TINY`), plus ``overrides`` (config ids)."""
     parser = ConfigParser()
     parser.read_config(TINY)
     for key, value in overrides.items():

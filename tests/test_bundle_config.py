@@ -32,7 +32,7 @@ def test_tiny_network_def_builds_with_config_parser():
 
 @pytest.mark.parametrize("preset", ["tiny.json", "demo_model.json"])
 def test_size_presets_change_sizes_only(preset):
-    base, tiny = (json.loads((ROOT / "configs" / name).read_text()) for name in ("inference.json", preset))
+    base, tiny = (json.loads((ROOT / "configs" / name).read_text()) for name in ("model.json", preset))
     for key, value in tiny.items():
         top = key.split("#")[0]
         assert top in base, key

@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--query", help=f"the question (default: ${QUERY_ENV}, else medisee.query in app.yaml)")
     parser.add_argument(
         "--config",
-        help="bundle config path or list, e.g. \"['configs/inference.json','configs/tiny.json']\" "
+        help="bundle config path or list, e.g. \"['configs/model.json','configs/tiny.json','configs/inference.json']\" "
         f"(default: {list(DEFAULT_CONFIG_FILES)})",
     )
     for setting in WEIGHT_SETTINGS:

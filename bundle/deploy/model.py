@@ -21,7 +21,7 @@ from monai.networks.utils import eval_mode
 from monai.transforms import Compose, Invertd, MapTransform, Orientationd
 from monai.utils import set_determinism
 
-from bundle.deploy.settings import ModelSettings
+from bundle.deploy.settings import BUNDLE_ROOT, ModelSettings
 from bundle.engines import precision
 from bundle.inference import DescribeTargetd, SliceInferer, image_intensity
 from bundle.inference import keys as K
@@ -82,7 +82,7 @@ class VolumeReasoner:
 
 
 class MediSeeBundle:
-    """The bundle's config list with the app's overrides.
+    """The bundle's config list with the app's overrides, ``bundle_root`` set to the app's bundle.
 
     Reading it is cheap; the model is built by :meth:`build_reasoner` only.
 
@@ -94,6 +94,7 @@ class MediSeeBundle:
         self.settings = settings
         self.parser = ConfigParser()
         self.parser.read_config([str(path) for path in settings.config_files])
+        self.parser["bundle_root"] = str(BUNDLE_ROOT)  # the configs' own paths (e.g. a checkpoint), whatever the cwd
         for key, value in settings.overrides.items():
             self.parser[key] = value
 

@@ -23,8 +23,8 @@ from networks.files import config_list
 BUNDLE_ROOT = Path(__file__).resolve().parents[2]
 """The bundle's root folder; default config paths are relative to it."""
 
-DEFAULT_CONFIG_FILES: tuple[str, ...] = ("configs/inference.json",)
-"""The bundle config list the app runs without ``--config`` (relative to :data:`BUNDLE_ROOT`).
+DEFAULT_CONFIG_FILES: tuple[str, ...] = ("configs/model.json", "configs/inference.json")
+"""The bundle config list the app runs without ``--config`` (relative to :data:`BUNDLE_ROOT`), merged in order.
 
 The one place to change when the bundle ships a default model (e.g. add its override config).
 """
@@ -46,7 +46,7 @@ class ModelSettings:
     """The bundle configs to load and the config ids to override in them.
 
     Attributes:
-        config_files: config paths, merged in order (``configs/inference.json`` first).
+        config_files: config paths, merged in order (``configs/model.json`` first).
         overrides: config id -> value (weights paths given on the command line).
     """
 

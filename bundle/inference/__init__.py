@@ -14,13 +14,13 @@ see :mod:`bundle.inference.distributed`.
 from bundle.inference.answer import AnswerGenerator
 from bundle.inference.distributed import (
     GatheredSummary,
-    check_free_everywhere,
     finish_distributed,
     init_distributed,
     is_main_process,
     rank_device,
     rank_share,
     run_share,
+    wait_for_every_rank,
 )
 from bundle.inference.errors import report_errors_briefly
 from bundle.inference.evaluator import VolumeEvaluator, no_collation
@@ -47,7 +47,6 @@ __all__ = [
     "SlicePrediction",
     "VolumeEvaluator",
     "VolumeLoader",
-    "check_free_everywhere",
     "check_query",
     "check_query_fits",
     "datalist",
@@ -64,4 +63,5 @@ __all__ = [
     "report_errors_briefly",
     "require_volumes",
     "run_share",
+    "wait_for_every_rank",
 ]

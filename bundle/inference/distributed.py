@@ -1,9 +1,9 @@
 """Inference over many volumes on several processes (``torchrun``): every rank infers its share.
 
-``configs/multi_gpu_inference.json`` merges on ``configs/inference.json``:
+``configs/multi_gpu_inference.json`` merges on ``configs/model.json`` + ``configs/inference.json``:
 
     torchrun --nproc_per_node N -m monai.bundle run \\
-        --config_file "['configs/inference.json','configs/multi_gpu_inference.json']" \\
+        --config_file "['configs/model.json','configs/inference.json','configs/multi_gpu_inference.json']" \\
         --image FOLDER --query "..." --output_dir OUT
 
 The rules, so that a run over W processes writes exactly what one process would:
@@ -14,9 +14,9 @@ The rules, so that a run over W processes writes exactly what one process would:
 - Each rank runs on its own device (:func:`rank_device`: ``cuda:LOCAL_RANK``, else the CPU) in a
   process group of its own backend (:func:`init_distributed`: NCCL on GPUs, gloo on CPUs).
 - Outputs are written by the usual atomic writers; names differ between volumes, so ranks never
-  write the same file. Existing outputs are looked for over the whole list on every rank, and no
-  rank starts before all have looked (:func:`check_free_everywhere`), so either every rank refuses
-  or none does.
+  write the same file. Every rank runs the inference config's ``preflight`` checks over the whole
+  list (volumes readable, outputs free, the question fits), and no rank starts before all have
+  checked (:func:`wait_for_every_rank`), so either every rank refuses or none does.
 - One summary: rank 0 prints the findings of every volume, gathered from all ranks and sorted by
   name (:class:`GatheredSummary`); the other ranks print nothing, and only rank 0 shows a progress bar.
 """
@@ -32,7 +32,6 @@ import torch.distributed as dist
 from ignite.engine import Engine, Events
 
 from bundle.inference import keys as K
-from bundle.inference.outputs import OutputLayout
 from bundle.inference.summary import InferenceSummary, describe_volume
 
 LOCAL_RANK = "LOCAL_RANK"
@@ -87,16 +86,12 @@ def rank_share(entries: Sequence[Any], rank: int | None = None, world: int | Non
     return list(entries[rank::world])
 
 
-def check_free_everywhere(layout: OutputLayout, entries: Sequence[dict]) -> None:
-    """Refuses existing outputs of any entry (unless overwriting), then waits until every rank has looked.
+def wait_for_every_rank() -> None:
+    """Returns once every rank has come here (at once without a process group).
 
-    Without the wait, a fast rank could write its first volume before a slow rank has looked, and
-    the slow one would then refuse that fresh output.
-
-    Raises:
-        networks.errors.DataError: an output exists (every rank raises, as each sees the same files).
+    Between the pre-flight checks and the first write: without it, a fast rank could write its first
+    volume before a slow rank has looked for existing outputs, and the slow one would refuse that fresh output.
     """
-    layout.check_free(entries)
     if dist.is_initialized():
         dist.barrier()
 

@@ -75,14 +75,14 @@ def model_inputs(
 ) -> dict:
     """MediSee's forward arguments for B slices that share one conversation.
 
-    Sizes and the SAM resize scheme come from the model, so the preprocessing always matches it.
+    Sizes and the SAM resize scheme come from the model (``MediSee.input_sizes``, as the training collate's),
+    so the preprocessing always matches it.
     """
     rows = len(images)
     device = images[0].device
     dtype = network.llava.dtype
     tokens = pad_conversations([conversation] * rows, pad_token_id)
-    clip_size = network.llava.config.vision_config.image_size
-    sam_size, sam_resize = network.medsam.image_size, network.medsam.config.resize
+    clip_size, sam_size, sam_resize = network.input_sizes
     return {
         "input_ids": tokens["input_ids"].to(device),
         "attention_mask": tokens["attention_mask"].to(device),

@@ -12,38 +12,30 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT
+from tests.helpers.configs import config_list
 
-DEMO = ["configs/inference.json", "configs/demo.json"]
+DEMO = ["configs/model.json", "configs/demo_model.json", "configs/inference.json", "configs/demo.json"]
+"""The README's main command: the model at the demo's size, the inference workflow, the demo's question and volume."""
 MODEL = ROOT / "models" / "demo"
 TARGET = "right kidney"  # what the demo question in configs/demo.json asks for
 MAX_MODEL_BYTES = 25 * 2**20
 
 
-def _config_list(files: list[str]) -> str:
-    return "[" + ",".join(f"'{f}'" for f in files) + "]"
-
-
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo")
-    command = [
-        sys.executable,
-        "-m",
-        "monai.bundle",
-        "run",
-        "--config_file",
-        _config_list(DEMO),
-        "--output_dir",
-        str(out),
-    ]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, encoding="utf-8", errors="replace", timeout=600)
+    """The main command from another directory, as the README says: absolute config paths and ``--bundle_root``."""
+    out, elsewhere = tmp_path_factory.mktemp("demo"), tmp_path_factory.mktemp("cwd")
+    files = config_list([str(ROOT / name) for name in DEMO])
+    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", files, "--bundle_root", str(ROOT),
+               "--output_dir", str(out)]  # fmt: skip
+    done = subprocess.run(command, cwd=elsewhere, capture_output=True, encoding="utf-8", errors="replace", timeout=600)
     return done, out
 
 
 def test_the_readme_main_command_runs_the_demo_config():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = readme.split("<!-- main-command -->", 1)[1].split("```", 2)[1]
-    assert f'--config_file "{_config_list(DEMO)}"' in block
+    assert f'--config_file "{config_list(DEMO)}"' in block
 
 
 def test_the_shipped_model_is_small_safetensors_with_its_tokenizer():

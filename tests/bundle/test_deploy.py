@@ -12,6 +12,7 @@ import json
 import resource
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nibabel as nib
@@ -80,17 +81,18 @@ def _raise_stack_limit() -> None:
 
 
 def run_app(*args: str) -> subprocess.CompletedProcess:
-    """``python -m bundle.deploy ARGS --config TINY`` from the bundle root."""
+    """``python -m bundle.deploy ARGS --config TINY`` from a working directory of its own (not the bundle root)."""
     command = [sys.executable, "-m", "bundle.deploy", *args, "--config", str(TINY)]
-    return subprocess.run(
-        command,
-        cwd=ROOT,
-        capture_output=True,
-        encoding="utf-8",
-        errors="replace",
-        timeout=RUN_TIMEOUT_S,
-        preexec_fn=_raise_stack_limit,
-    )
+    with tempfile.TemporaryDirectory() as elsewhere:
+        return subprocess.run(
+            command,
+            cwd=elsewhere,
+            capture_output=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=RUN_TIMEOUT_S,
+            preexec_fn=_raise_stack_limit,
+        )
 
 
 def write_ct_series(folder: Path, volume: np.ndarray) -> list[pydicom.Dataset]:
@@ -178,6 +180,17 @@ def test_dicom_seg_references_the_source_series_and_matches_the_mask(dicom_run):
     mask = np.asanyarray(nib.load(out / "ct_mask.nii.gz").dataobj)
     assert mask.any(), "the random model marks something"
     np.testing.assert_array_equal(frames[..., 0] > 0, mask.transpose(2, 1, 0) > 0)  # (slice, row, column)
+
+
+def test_the_default_model_configs_resolve_against_the_app_bundle_from_any_directory(tmp_path, monkeypatch):
+    from bundle.deploy.model import MediSeeBundle
+    from bundle.deploy.settings import model_settings
+
+    monkeypatch.chdir(tmp_path)
+    bundle = MediSeeBundle(model_settings(None, {"checkpoint": None}))
+    assert [path.name for path in bundle.settings.config_files] == ["model.json", "inference.json"]
+    assert bundle.parser.get_parsed_content("bundle_root") == str(ROOT)
+    assert bundle.parser.get_parsed_content("output_dir") == f"{ROOT}/eval"
 
 
 def test_a_missing_input_is_one_error_line_and_writes_nothing(tmp_path):

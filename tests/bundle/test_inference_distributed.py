@@ -15,13 +15,14 @@ import pytest
 
 from bundle.inference.distributed import rank_share
 from bundle.phantoms import write_dataset
-from tests.conftest import ROOT, TINY
+from tests.conftest import TINY
+from tests.helpers.configs import config_files, config_list
 
 pytestmark = pytest.mark.filterwarnings("ignore:builtin type:DeprecationWarning")  # ITK's SWIG bindings
 
 QUERY = "Where is the liver?"
 FEW_TOKENS = 3
-MULTI = "['configs/inference.json','configs/multi_gpu_inference.json','configs/tiny.json']"
+MULTI = config_list(config_files("inference.json", "multi_gpu_inference.json"))
 SUFFIXES = ("_mask.nii.gz", "_result.json", "_overlay.png")
 
 
@@ -51,7 +52,7 @@ def torchrun(image: Path, out: Path, port: int) -> subprocess.CompletedProcess:
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(
-        command, cwd=ROOT, capture_output=True, encoding="utf-8", errors="replace", timeout=600, env=env
+        command, cwd=out.parent, capture_output=True, encoding="utf-8", errors="replace", timeout=600, env=env
     )
 
 

@@ -20,10 +20,10 @@ from bundle.data import LengthGroupedBatchSampler
 from bundle.engines.checkpoints import STATE_FILE, checkpoints_in
 from bundle.phantoms import write_dataset
 from networks.checkpoint import WEIGHTS_NAME
-from tests.conftest import ROOT
+from tests.conftest import ROOT, TINY
+from tests.helpers.configs import config_files, config_list
 
-TRAIN = str(ROOT / "configs" / "train.json")
-TINY = str(ROOT / "configs" / "tiny.json")
+TRAIN = config_list(config_files("train.json"))
 SMALL = {"validate#dataset#kinds": ["label", "long"], "validate#dataset#min_target_pixels": 20, "val_batch_size": 8}
 
 
@@ -35,20 +35,18 @@ def phantoms(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def _bundle_root(monkeypatch):
-    monkeypatch.chdir(ROOT)  # configs reference configs/inference.json by relative path, as bundles do
+def _elsewhere(tmp_path_factory, monkeypatch):
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))  # configs depend on bundle_root only, never on the cwd
 
 
 def workflow(files, **overrides) -> ConfigWorkflow:
-    flow = ConfigWorkflow(config_file=[str(ROOT / "configs" / f) for f in files], workflow_type="train", **overrides)
+    flow = ConfigWorkflow(config_file=config_files(*files), workflow_type="train", bundle_root=str(ROOT), **overrides)
     flow.initialize()
     return flow
 
 
 def train_flow(phantoms, output_dir, **overrides):
-    return workflow(
-        ["train.json", "tiny.json"], dataset_dir=str(phantoms), output_dir=str(output_dir), **{**SMALL, **overrides}
-    )
+    return workflow(["train.json"], dataset_dir=str(phantoms), output_dir=str(output_dir), **{**SMALL, **overrides})
 
 
 @pytest.mark.slow
@@ -63,9 +61,7 @@ def test_train_then_evaluate_then_infer(phantoms, tmp_path):
     assert saved and saved[-1].name.endswith(f"{trainer.state.iteration:08d}")
     flow.finalize()
 
-    evaluation = workflow(
-        ["train.json", "evaluate.json", "tiny.json"], dataset_dir=str(phantoms), output_dir=str(tmp_path), **SMALL
-    )
+    evaluation = workflow(["train.json", "evaluate.json"], dataset_dir=str(phantoms), output_dir=str(tmp_path), **SMALL)
     evaluation.run()
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     for key in ("dice", "giou", "ciou", "box_iou", "box_acc"):
@@ -74,10 +70,10 @@ def test_train_then_evaluate_then_infer(phantoms, tmp_path):
 
     volume = phantoms / "imagesTr" / "phantom_000.nii.gz"
     result = subprocess.run(
-        [sys.executable, "-m", "monai.bundle", "run", "--config_file", f"['configs/inference.json','{TINY}']",
+        [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(TINY), "--bundle_root", str(ROOT),
          "--image", str(volume), "--query", "Where is the liver?", "--output_dir", str(tmp_path / "infer"),
          "--checkpoint", str(saved[-1]), "--max_new_tokens", "4"],
-        cwd=ROOT, capture_output=True, encoding="utf-8", errors="replace", timeout=600,
+        cwd=tmp_path, capture_output=True, encoding="utf-8", errors="replace", timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     mask = nib.load(tmp_path / "infer" / "phantom_000_mask.nii.gz")
@@ -185,7 +181,7 @@ def test_the_training_network_is_compiled_as_the_compile_id_says(phantoms, tmp_p
 
 def test_finetune_adds_the_similarity_loss(phantoms, tmp_path):
     flow = workflow(
-        ["train.json", "finetune.json", "tiny.json"], dataset_dir=str(phantoms), output_dir=str(tmp_path),
+        ["train.json", "finetune.json"], dataset_dir=str(phantoms), output_dir=str(tmp_path),
         epochs=1, batch_size=4, val_interval=10, checkpoint=None, **SMALL,
     )  # fmt: skip
     trainer = flow.parser.get_parsed_content("train#trainer")
@@ -197,13 +193,13 @@ def test_finetune_adds_the_similarity_loss(phantoms, tmp_path):
 
 @pytest.mark.slow
 def test_torchrun_trains_one_epoch_on_two_cpu_processes(phantoms, tmp_path):
-    files = "['configs/train.json','configs/multi_gpu_train.json','configs/tiny.json']"
+    files = config_list(config_files("train.json", "multi_gpu_train.json"))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
          "-m", "monai.bundle", "run", "--config_file", files, "--dataset_dir", str(phantoms),
          "--output_dir", str(tmp_path), "--epochs", "1", "--batch_size", "4", "--val_interval", "10"],
-        cwd=ROOT, capture_output=True, encoding="utf-8", errors="replace", timeout=900, env=env,
+        cwd=tmp_path, capture_output=True, encoding="utf-8", errors="replace", timeout=900, env=env,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(checkpoints_in(tmp_path / "checkpoints")) == 1
@@ -216,9 +212,9 @@ def test_command_line_names_a_bad_training_image_in_one_line(phantoms, tmp_path)
     (data / entry["image"]).write_text("not an image\n")
     out = tmp_path / "run"
     result = subprocess.run(
-        [sys.executable, "-m", "monai.bundle", "run", "--config_file", f"['{TRAIN}','{TINY}']",
+        [sys.executable, "-m", "monai.bundle", "run", "--config_file", TRAIN,
          "--dataset_dir", str(data), "--output_dir", str(out)],
-        cwd=ROOT, capture_output=True, encoding="utf-8", errors="replace", timeout=600,
+        cwd=tmp_path, capture_output=True, encoding="utf-8", errors="replace", timeout=600,
     )  # fmt: skip
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
@@ -236,9 +232,9 @@ def killed_mid_epoch(phantoms, out) -> None:
     """Runs the tiny training as a child process and SIGKILLs it as soon as its first checkpoint is complete."""
     options = [arg for key, value in KILL_RUN.items() for arg in (f"--{key}", str(value))]
     child = subprocess.Popen(
-        [sys.executable, "-m", "monai.bundle", "run", "--config_file", f"['{TRAIN}','{TINY}']",
+        [sys.executable, "-m", "monai.bundle", "run", "--config_file", TRAIN,
          "--dataset_dir", str(phantoms), "--output_dir", str(out), *options],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, encoding="utf-8", errors="replace",
+        cwd=out.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, encoding="utf-8", errors="replace",
     )  # fmt: skip
     deadline = time.monotonic() + STARTUP_LIMIT_SECONDS
     try:

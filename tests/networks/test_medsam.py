@@ -27,13 +27,13 @@ def test_full_preset_equals_segment_anything_vit_b():
     assert ours == reference
 
 
-def test_full_preset_in_inference_json_is_vit_b():
+def test_full_preset_in_model_json_is_vit_b():
     from monai.bundle import ConfigParser
 
     from tests.conftest import ROOT
 
     parser = ConfigParser()
-    parser.read_config(str(ROOT / "configs" / "inference.json"))
+    parser.read_config(str(ROOT / "configs" / "model.json"))
     assert SamConfig.from_dict(parser.get_parsed_content("sam_config")) == SamConfig()
 
 
