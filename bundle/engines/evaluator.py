@@ -51,7 +51,7 @@ class MediSeeEvaluator(SupervisedEvaluator):
             "pred_boxes": outputs.boxes_xyxy.float(),
             "boxes": batch["boxes"],
             "box_valid": batch["box_valid"],
-            "present": batch["present"],
+            "present": batch["present"] if "present" in batch else torch.ones(len(batch["kinds"]), dtype=torch.bool),
             "presence": None if presence is None else presence.float(),
             "kinds": batch["kinds"],
         }

@@ -31,7 +31,9 @@ SHAPE = (64, 64, 16)
 SEED = 5
 QUERY = "Which organ here filters blood and makes urine?"
 FEW_TOKENS = 3
-RESULT_KEYS = {"image", "query", "answer", "answer_slice", "slice_axis", "slices", "box_3d", "volume_ml", "weights"}
+RESULT_KEYS = {
+    "image", "query", "answer", "answer_slice", "slice_axis", "found", "slices", "box_3d", "volume_ml", "presence", "weights"
+}  # fmt: skip
 OUTPUT_SUFFIXES = {"mask": ".nii.gz", "result": ".json", "overlay": ".png"}
 DICOM_SHAPE = (24, 20, 12)
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
@@ -107,9 +109,12 @@ def test_result_json_has_the_documented_keys_and_types(single_run):
     assert result["weights"] == {"llava_path": None, "medsam_path": None, "checkpoint": None}
     assert isinstance(result["volume_ml"], float) and result["slices"], "the random model marks something"
     for entry in result["slices"]:
-        assert set(entry) == {"index", "box_voxel", "box_world", "score"}
+        assert set(entry) == {"index", "box_voxel", "box_world", "score", "presence"}
         assert isinstance(entry["index"], int) and 0.0 <= entry["score"] <= 1.0
+        assert entry["presence"] >= 0.5, "a slice keeps its mask from the presence threshold"
         assert np.asarray(entry["box_voxel"]).shape == (2, 3) and np.asarray(entry["box_world"]).shape == (2, 3)
+    assert result["found"] is True
+    assert len(result["presence"]) == SHAPE[2] and all(0.0 <= p["score"] <= 1.0 for p in result["presence"])
     assert set(result["box_3d"]) == {"voxel", "world"} and np.asarray(result["box_3d"]["voxel"]).shape == (2, 3)
 
 

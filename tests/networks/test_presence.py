@@ -9,6 +9,7 @@ import torch
 from bundle.losses import MediSeeLoss
 from networks import ConfigError, WeightsError, save_checkpoint
 from networks.checkpoint import load_checkpoint
+from networks.config import MediSeeConfig
 from tests.conftest import ROOT, build_tiny
 from tests.helpers.batches import make_batch
 from tests.helpers.presence_none_reference import OUTPUT_FIELDS, reference_outputs
@@ -78,8 +79,10 @@ def test_presence_none_gives_the_paper_models_outputs_exactly():
 
 
 def test_unknown_presence_mode_is_a_config_error():
-    with pytest.raises(ConfigError, match="presence"):
-        build_tiny(**{"medisee_config#presence": "head"})
+    with pytest.raises(ConfigError, match="medisee_config#presence"):
+        MediSeeConfig(presence="head")
+    with pytest.raises(ConfigError, match="rejection_token"):
+        MediSeeConfig(rejection_token="[SEG]")
 
 
 def test_a_checkpoint_without_presence_is_refused_or_grown_on_request(tmp_path):
