@@ -142,3 +142,22 @@ def test_report_command_names_a_missing_config_file(tmp_path):
     )  # fmt: skip
     assert result.returncode == 1 and "nope.json" in result.stderr and "Traceback" not in result.stderr
 
+
+ZOO_SECTIONS = (
+    "Model Overview", "Data", "Training configuration", "Input / Output", "Performance", "MONAI Bundle Commands",
+    "References", "License",
+)  # fmt: skip
+"""The sections of a model-zoo bundle's docs/README.md, in order (other sections may sit between them)."""
+
+
+def test_docs_readme_follows_the_model_zoo_template_and_says_export_is_unsupported():
+    text = (ROOT / "docs" / "README.md").read_text()
+    headings = re.findall(r"^## (.+)$", text, re.MULTILINE)
+    assert [h for h in headings if h in ZOO_SECTIONS] == list(ZOO_SECTIONS)
+    assert any("TorchScript" in h and "TensorRT" in h and "not supported" in h for h in headings)
+
+
+def test_data_licences_name_every_external_source():
+    text = (ROOT / "docs" / "data_license.txt").read_text()
+    for source in ("SA-Med2D-20M", "MLMR-SD", "LLaVA-Med", "Mistral-7B-Instruct-v0.2", "CLIP", "MedSAM"):
+        assert source in text, source
