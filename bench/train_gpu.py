@@ -15,7 +15,9 @@ turns on the cache of frozen SAM embeddings (``sam_cache_gib``), ``--length-grou
 of similar conversation length (``length_grouping``), ``--compile`` compiles network parts
 (``compile``; its compilation falls in the warm-up steps, recompilations for new lengths may not),
 ``--pack`` runs the language model on the real tokens only (``pack_sequences``; pair it with
-``--attn flex_attention`` on a GPU without flash-attn: sdpa attends through a dense mask).
+``--attn flex_attention`` on a GPU without flash-attn: sdpa attends through a dense mask),
+``--accumulation K`` makes each step K micro-batches of the batch size (``gradient_accumulation_steps``:
+the peak memory is then a micro-batch's, the samples per step K times as many).
 
 Model FLOPs per sample = the teacher-forced forward of ``bench/flops.py`` at the rows' mean real
 (unpadded) length, so padding counts as waste + one more language-model forward for the backward pass through the frozen LLM (input
@@ -34,6 +36,7 @@ from pathlib import Path
 
 import torch
 from ignite.engine import Events
+from monai.engines.utils import IterationEvents
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the bundle root: run as a script
 
@@ -93,6 +96,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--attn", choices=ATTENTION_IMPLEMENTATIONS, default="sdpa", help="the config's attn_implementation"
     )
+    parser.add_argument(
+        "--accumulation", type=int, default=1, help="micro-batches per optimizer step (gradient_accumulation_steps)"
+    )
     parser.add_argument("--volumes", type=int, default=4, help="phantom volumes in the training set")
     parser.add_argument("--shape", type=int, nargs=3, help="phantom voxels (default 128 128 32; tiny: 64 64 16)")
     args = parser.parse_args()
@@ -102,7 +108,8 @@ def parse_args() -> argparse.Namespace:
 
 
 class IterationClock:
-    """Records the end time of every iteration and the rows, padded length and real tokens of its batch; stops after ``total``."""
+    """Records the end time of every iteration and the rows, padded length and real tokens of each
+    (micro-)batch; stops after ``total`` iterations."""
 
     def __init__(self, device: torch.device, warmup: int, total: int) -> None:
         self.device, self.warmup, self.total = device, warmup, total
@@ -110,23 +117,29 @@ class IterationClock:
         self.rows: list[int] = []
         self.lengths: list[int] = []
         self.tokens: list[int] = []
+        self.batches_at_warmup = 0
 
-    def __call__(self, engine) -> None:
-        self.times.append(clock(self.device))
+    def batch_done(self, engine) -> None:
+        """After each forward: one micro-batch per forward when accumulating."""
         ids = engine.state.batch["input_ids"]
         self.rows.append(int(ids.shape[0]))
         self.lengths.append(int(ids.shape[1]))
         self.tokens.append(int(engine.state.batch["attention_mask"].sum()))
+
+    def __call__(self, engine) -> None:
+        self.times.append(clock(self.device))
         if len(self.times) == self.warmup:
+            self.batches_at_warmup = len(self.rows)
             reset_peak_memory(self.device)
         if len(self.times) >= self.total:
             engine.terminate()
 
     def timed(self) -> tuple[float, int, float, float]:
         """(seconds, rows, mean padded length, padding share in %) of the iterations after the warm-up."""
-        rows, lengths = self.rows[self.warmup :], self.lengths[self.warmup :]
+        start = self.batches_at_warmup
+        rows, lengths = self.rows[start:], self.lengths[start:]
         padded = sum(r * n for r, n in zip(rows, lengths))
-        padding = 100 * (1 - sum(self.tokens[self.warmup :]) / padded)
+        padding = 100 * (1 - sum(self.tokens[start:]) / padded)
         return self.times[-1] - self.times[self.warmup - 1], sum(rows), sum(lengths) / len(lengths), padding
 
 
@@ -139,6 +152,7 @@ def workflow(args, dataset_dir: Path, output_dir: Path, batch_size: int, network
         "batch_size": batch_size, "epochs": 1000, "max_targets": 1, "num_workers": args.num_workers,
         "sam_cache_gib": args.sam_cache_gib, "length_grouping": args.length_grouping, "compile": args.compile,
         "pack_sequences": args.pack, "attn_implementation": args.attn,
+        "gradient_accumulation_steps": args.accumulation,
         "train#trainer#train_handlers": TRAINER_HANDLERS,
     }  # fmt: skip
     if network is not None:
@@ -161,8 +175,9 @@ def measure(flow, args) -> IterationClock:
     trainer = flow.parser.get_parsed_content("train#trainer")
     warmup = args.warmup
     if trainer.sam_cache is not None:
-        warmup = max(warmup, len(flow.parser.get_parsed_content("train#dataloader")) + 1)
+        warmup = max(warmup, len(trainer.data_loader) + 1)  # an epoch of optimizer steps
     timer = IterationClock(device, warmup, warmup + args.steps)
+    trainer.add_event_handler(IterationEvents.FORWARD_COMPLETED, timer.batch_done)
     trainer.add_event_handler(Events.ITERATION_COMPLETED, timer)
     trainer.run()
     return timer
@@ -233,6 +248,7 @@ def main() -> None:
         f"MediSee training step, {sizes_name}, {network.llava.dtype} (trainable float32), {device} ({name}), "
         f"SAM cache {args.sam_cache_gib:g} GiB, length grouping {args.length_grouping}, "
         f"packing {'on' if args.pack else 'off'}, attention {args.attn}, compile {args.compile}, "
+        f"{args.accumulation} micro-batch(es) of 'batch' per step, "
         f"matmul rate {rate / 1e12:.3g} TFLOP/s, torch {torch.__version__}"
     )
     headers = ["grad ckpt", "batch", "seq len", "pad %", "samples/s", "TFLOP/sample", "MFU %", "peak GiB"]

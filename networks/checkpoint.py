@@ -1,9 +1,9 @@
 """Trained MediSee checkpoints: safetensors weights + architecture json + tokenizer, in one directory.
 
-A checkpoint holds the trainable set (LoRA, LM embeddings and head, mask decoder, text
-projection, routers, box head) and, optionally, the whole state dict (``include="all"``: every
-parameter and persistent buffer, e.g. SAM's random positional-encoding matrix), for models
-trained from random initialisation, such as the demo model.
+A checkpoint holds the trainable set (``medisee_config#trainable``; for the paper's: LoRA, LM
+embeddings and head, mask decoder, text projection, routers, box head) and, optionally, the
+whole state dict (``include="all"``: every parameter and persistent buffer, e.g. SAM's random
+positional-encoding matrix), for models trained from random initialisation, such as the demo model.
 """
 
 from __future__ import annotations
@@ -150,6 +150,9 @@ def load_checkpoint(model, directory: str | os.PathLike, grow_vocabulary: bool =
     if missing or unexpected:
         parts = [f"missing: {list_names(missing)}"] if missing else []
         parts += [f"unexpected: {list_names(unexpected)}"] if unexpected else []
+        trained = meta.get("medisee_config", {}).get("trainable")
+        if trained is not None and trained != model.config.trainable:
+            parts.append(f"it was trained with trainable {trained!r}: set config 'trainable' to {trained!r}")
         raise WeightsError(f"MediSee checkpoint {directory} does not match the model ({'; '.join(parts)})")
     wrong = [
         f"{n} {tuple(t.shape)} vs {tuple(params[n].shape)}"

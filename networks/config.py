@@ -12,7 +12,7 @@ from typing import Any
 from networks.errors import ConfigError
 
 FUSIONS = ("normalized_sigmoid", "softmax", "hard")
-TRAINABLE_SETS = ("paper", "all")
+TRAINABLE_SETS = ("paper", "all", "frozen_llm", "sam_lora")
 PRESENCE_MODES = ("token", "none")
 SAM_RESIZE_SCHEMES = ("stretch", "longest_side")
 
@@ -102,9 +102,15 @@ class MediSeeConfig:
         lora_dropout: LoRA dropout.
         lora_target_modules: regex (peft full-match) selecting the language model's projections;
             a plain list would also hit the CLIP tower's q_proj/v_proj.
+        sam_lora_target_modules: regex (peft full-match, relative to SAM's mask decoder) selecting
+            the decoder's attention projections that get LoRA under ``trainable == "sam_lora"``
+            (same rank, alpha and dropout as the language model's: the paper sets every LoRA rank to 8).
         trainable: ``paper`` (LoRA, LM embeddings and head, mask decoder, text projection,
-            routers, box head; the rest keeps its pretrained weights) or ``all`` (every parameter
-            but SAM's IoU head: for a model trained from random initialisation, such as the demo).
+            routers, box head; the rest keeps its pretrained weights), ``all`` (every parameter
+            but SAM's IoU head: for a model trained from random initialisation, such as the demo),
+            or the ablations of the paper's Table 6: ``frozen_llm`` (no LoRA, the whole LLaVA-Med
+            frozen; mask decoder, text projection, routers and box head train) and ``sam_lora``
+            (``paper`` with LoRA on the mask decoder's attention instead of training it fully).
         presence: ``token``: the answer starts with the first candidate token when the target is
             on the image and with ``rejection_token`` when it is not (GSVA's rejection token), and
             the presence score of a row is P(first candidate) / (P(first candidate) + P(rejection))
@@ -126,6 +132,7 @@ class MediSeeConfig:
     lora_alpha: int = 16
     lora_dropout: float = 0.05
     lora_target_modules: str = r".*language_model\.layers\.\d+\.self_attn\.(q_proj|v_proj)"
+    sam_lora_target_modules: str = r"transformer\.(layers\.\d+\.\w+|final_attn_token_to_image)\.(q_proj|v_proj)"
     trainable: str = "paper"
     presence: str = "token"
     rejection_token: str = "[REJ]"
@@ -146,6 +153,12 @@ class MediSeeConfig:
         if self.presence not in PRESENCE_MODES:
             raise ConfigError(
                 f"config 'medisee_config#presence' must be one of {PRESENCE_MODES}, got {self.presence!r}"
+            )
+        if self.presence == "token" and self.trainable == "frozen_llm":
+            # the decision is read from the LM head, which frozen_llm freezes: it could never be learned
+            raise ConfigError(
+                "config 'medisee_config#trainable' 'frozen_llm' freezes the LM head the presence decision is read "
+                "from: set 'presence' to 'none' for that ablation"
             )
         if self.presence == "token" and self.rejection_token in self.candidate_tokens:
             raise ConfigError("config 'medisee_config#rejection_token' must differ from the candidate tokens")

@@ -4,6 +4,11 @@ Everything else (CLIP tower, projector, LLM base weights, SAM image and prompt e
 A model trained from random initialisation (the demo) trains every parameter instead
 (``medisee_config#trainable = "all"``), except those below that no loss reaches.
 
+The paper's Table 6 ablates two of these choices, and both are sets here too: ``frozen_llm``
+("LLaVA-Med (frozen)": no LoRA, the LM's embeddings and head frozen as well, so only the mask
+decoder, text projection, routers and box head train) and ``sam_lora`` ("MedSAM (LoRA)": the
+paper's set, but the mask decoder keeps its weights and trains LoRA adapters on its attention).
+
 One exception inside the mask decoder: SAM's IoU-prediction head. No MediSee loss reaches it,
 so it never changes in training anyway (as in the released code); leaving it trainable would
 only count it wrongly and make DDP fail on parameters without gradients.
@@ -20,16 +25,19 @@ from torch import nn
 from networks.config import MediSeeConfig
 from networks.errors import ConfigError
 
-# Trainable parameter-name prefixes, beside the LoRA adapters (relative to MediSee).
-TRAINABLE_PREFIXES = (
-    "llava.lm_head.",
-    "llava.model.language_model.embed_tokens.",
-    "medsam.sam.mask_decoder.",
-    "text_projection.",
-    "seg_router.",
-    "det_router.",
-    "box_head.",
-)
+# Parameter-name prefixes (relative to MediSee) that train fully, beside the LoRA adapters.
+LM_PREFIXES = ("llava.lm_head.", "llava.model.language_model.embed_tokens.")
+MASK_DECODER_PREFIX = "medsam.sam.mask_decoder."
+HEAD_PREFIXES = ("text_projection.", "seg_router.", "det_router.", "box_head.")
+TRAINABLE_PREFIXES = (*LM_PREFIXES, MASK_DECODER_PREFIX, *HEAD_PREFIXES)
+"""The paper's set (``trainable == "paper"``)."""
+FULLY_TRAINED = {
+    "paper": TRAINABLE_PREFIXES,
+    "frozen_llm": (MASK_DECODER_PREFIX, *HEAD_PREFIXES),
+    "sam_lora": (*LM_PREFIXES, *HEAD_PREFIXES),
+}
+LLM_LORA_SETS = ("paper", "all", "sam_lora")
+"""Sets whose language model gets LoRA adapters (``frozen_llm`` has none)."""
 FROZEN_PREFIXES = ("medsam.sam.mask_decoder.iou_prediction_head.",)
 # Frozen even when training everything: the prompt encoder's entries are mostly unused (points,
 # dense mask prompts), and SAM's decoder learns around its fixed box-corner embeddings.
@@ -54,16 +62,28 @@ COMPONENTS = OrderedDict(
 )
 
 
-def add_lora(model: nn.Module, config: MediSeeConfig) -> None:
-    """Injects peft LoRA adapters into the language model's q_proj / v_proj, in place."""
-    lora = LoraConfig(
+def lora_config(config: MediSeeConfig, target_modules: str) -> LoraConfig:
+    """The peft LoRA settings of ``config`` (rank, alpha, dropout) for ``target_modules``."""
+    return LoraConfig(
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
-        target_modules=config.lora_target_modules,
+        target_modules=target_modules,
         bias="none",
     )
-    inject_adapter_in_model(lora, model.llava)
+
+
+def add_lora(model: nn.Module, config: MediSeeConfig) -> None:
+    """Injects the ``trainable`` set's peft LoRA adapters, in place.
+
+    The language model's q_proj / v_proj get them unless the set is ``frozen_llm``; under
+    ``sam_lora`` the mask decoder's attention projections (``sam_lora_target_modules``) get them too.
+    """
+    if config.trainable in LLM_LORA_SETS:
+        inject_adapter_in_model(lora_config(config, config.lora_target_modules), model.llava)
+    if config.trainable == "sam_lora":
+        decoder = model.medsam.sam.mask_decoder
+        inject_adapter_in_model(lora_config(config, config.sam_lora_target_modules), decoder)
 
 
 def is_trainable_name(name: str, trainable: str = "paper") -> bool:
@@ -71,13 +91,15 @@ def is_trainable_name(name: str, trainable: str = "paper") -> bool:
 
     Args:
         name: a parameter name of :class:`networks.MediSee`.
-        trainable: ``paper`` (the paper's set) or ``all`` (training from random initialisation).
+        trainable: ``paper`` (the paper's set), ``all`` (training from random initialisation),
+            ``frozen_llm`` or ``sam_lora`` (Table 6's ablations).
     """
     if trainable == "all":
         return not name.startswith(ALWAYS_FROZEN_PREFIXES)
     if name.startswith(FROZEN_PREFIXES):
         return False
-    return ".lora_" in name or name.startswith(TRAINABLE_PREFIXES)
+    # adapters exist only where the set put them (add_lora)
+    return ".lora_" in name or name.startswith(FULLY_TRAINED[trainable])
 
 
 def set_trainable(model: nn.Module, trainable: str = "paper") -> None:

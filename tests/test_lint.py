@@ -7,6 +7,12 @@ import subprocess
 import sys
 
 import pytest
+import yaml
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pytest brings tomli on Python 3.10
+    import tomli as tomllib
 
 from tests.conftest import ROOT
 
@@ -35,8 +41,30 @@ def test_json_configs_are_formatted_as_the_model_zoo_formats_them():
     assert not unformatted, f"reformat with json.dumps(..., indent={JSON_INDENT}): {unformatted}"
 
 
+SUFFIXES = (".py", ".json", ".md", ".toml", ".yml", ".yaml", ".sh", ".conf", ".txt", ".cfg")
+
+
+def test_text_files_have_no_trailing_whitespace_and_unix_line_endings():
+    """The zoo's trailing-whitespace and mixed-line-ending hooks."""
+    found = []
+    for name in tracked_files():
+        if name.endswith(SUFFIXES) and not name.endswith("tokenizer.json"):
+            for number, line in enumerate((ROOT / name).read_bytes().split(b"\n"), 1):
+                if line.rstrip() != line:
+                    found.append(f"{name}:{number}")
+    assert not found
+
+
+def test_yaml_and_toml_files_parse():
+    """The zoo's check-yaml and check-toml hooks."""
+    for name in tracked_files("*.yml", "*.yaml"):
+        yaml.safe_load((ROOT / name).read_text())
+    for name in tracked_files("*.toml"):
+        tomllib.loads((ROOT / name).read_text())
+
+
 def test_text_files_end_with_a_newline():
-    suffixes = (".py", ".json", ".md", ".toml", ".yml", ".yaml", ".sh", ".conf", ".txt", ".cfg")
+    suffixes = SUFFIXES
     # the tokenizer file is written by the tokenizers library as it is
     missing = [
         name

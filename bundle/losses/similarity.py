@@ -13,7 +13,8 @@ drifts during training, so neither term is taken on the raw maps:
   collapsing onto one token). JS is symmetric and bounded by ln 2, unlike KL, so one very wrong
   token cannot blow the loss up.
 - **MSE** compares the shapes of the maps: each row min-max normalised to [0, 1], so the term is
-  bounded by 1 and ignores offsets and scale that carry no location information.
+  bounded by 1 and ignores offsets and scale that carry no location information
+  (``min_max=False`` takes it on the raw maps instead: an ablation, unbounded).
 """
 
 from __future__ import annotations
@@ -86,13 +87,17 @@ class SimilarityLoss(nn.Module):
         js_weight: lambda_js (paper 2.0).
         mse_weight: lambda_mse (paper 1.0).
         scale: factor on the maps before softmax for JS; None = 1/sqrt(H).
+        min_max: MSE on per-row min-max normalised maps (default) or, False, on the raw maps.
     """
 
-    def __init__(self, js_weight: float = 2.0, mse_weight: float = 1.0, scale: float | None = None) -> None:
+    def __init__(
+        self, js_weight: float = 2.0, mse_weight: float = 1.0, scale: float | None = None, min_max: bool = True
+    ) -> None:
         super().__init__()
         self.js_weight = js_weight
         self.mse_weight = mse_weight
         self.scale = scale
+        self.min_max = min_max
 
     def forward(
         self,
@@ -117,5 +122,7 @@ class SimilarityLoss(nn.Module):
             target = similarity_map(label_image_states, label_h_seg)
         scale = self.scale if self.scale is not None else 1.0 / math.sqrt(h_seg.shape[-1])
         js = js_divergence(sim * scale, target * scale).mean()
-        mse = F.mse_loss(min_max_normalise(sim), min_max_normalise(target))
+        if self.min_max:
+            sim, target = min_max_normalise(sim), min_max_normalise(target)
+        mse = F.mse_loss(sim, target)
         return self.js_weight * js + self.mse_weight * mse

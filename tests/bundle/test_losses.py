@@ -264,3 +264,18 @@ def test_similarity_loss_on_the_tiny_models_hidden_states_is_finite(tiny):
     assert states.shape == (3, model.num_image_tokens, output.seg_state.shape[-1])
     loss = SimilarityLoss()(states[:2], output.seg_state[:2], states[1:], output.seg_state[1:])
     assert torch.isfinite(loss) and loss.item() > 0
+
+
+def test_a_box_l1_weight_of_4_is_detrs_per_box_sum():
+    pred, target = PRED[:2], TARGET[:2]
+    per_box_sum = (pred - target).abs().sum(dim=1).mean()
+    giou = torch.stack([1 - _giou(p, t) for p, t in zip(pred, target)]).mean()
+    assert torch.allclose(BoxLoss(l1_weight=4.0)(pred, target), per_box_sum + giou, atol=1e-6)
+
+
+def test_similarity_loss_can_take_the_mse_on_the_raw_maps():
+    states, h_seg, label_states, label_h = (torch.randn(*s) for s in [(2, 7, 8), (2, 8)] * 2)
+    raw = SimilarityLoss(js_weight=0.0, mse_weight=1.0, min_max=False)(states, h_seg, label_states, label_h)
+    expected = ((similarity_map(states, h_seg) - similarity_map(label_states, label_h)) ** 2).mean()
+    assert torch.allclose(raw, expected, atol=1e-5)
+    assert not torch.allclose(raw, SimilarityLoss(js_weight=0.0)(states, h_seg, label_states, label_h))

@@ -50,3 +50,21 @@ def test_a_compiled_network_trains_to_the_same_losses_and_weights():
     assert weights.keys() == plain_weights.keys()
     for name, weight in weights.items():
         assert torch.allclose(weight, plain_weights[name], atol=1e-5), name
+
+
+@pytest.mark.parametrize("trainable", ["paper", "frozen_llm", "sam_lora"])
+def test_a_training_step_changes_the_trainable_set_and_nothing_else(trainable):
+    model, tokenizer = build_tiny(seed=6, trainable=trainable)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trainer = tiny_trainer(model, [batch_with_targets(model, tokenizer)] * 2)
+    trainer.run()
+    changed = {n for n, p in model.named_parameters() if not torch.equal(before[n], p)}
+    trainable_names = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert changed <= trainable_names
+    # every trained component moved (SAM's unused multi-mask hypernetworks get zero gradients)
+    for prefix in ("box_head.", "seg_router.", "text_projection."):
+        assert any(n.startswith(prefix) for n in changed), prefix
+    decoder_lora = {n for n in changed if n.startswith("medsam.") and ".lora_B." in n}
+    decoder_weights = {n for n in changed if n.startswith("medsam.") and ".lora_" not in n}
+    assert bool(decoder_lora) == (trainable == "sam_lora") and bool(decoder_weights) == (trainable != "sam_lora")
+    assert any(n.startswith("llava.") for n in changed) == (trainable != "frozen_llm")

@@ -14,6 +14,7 @@ import pytest
 import torch
 from ignite.engine import Events
 from monai.bundle import ConfigWorkflow
+from monai.engines.utils import IterationEvents
 from safetensors.torch import load_file
 
 from bundle.data import LengthGroupedBatchSampler
@@ -105,6 +106,49 @@ def test_training_resumes_from_the_saved_iteration(phantoms, tmp_path):
     assert len(seen) == resumed.state.iteration - 3
     assert not all(torch.equal(weights[n], p) for n, p in network.named_parameters() if p.requires_grad)
     assert all((c / STATE_FILE).is_file() for c in checkpoints_in(tmp_path / "checkpoints"))
+
+
+def test_accumulated_training_counts_optimizer_steps_in_schedule_checkpoints_and_resume(phantoms, tmp_path):
+    options = {"epochs": 1, "batch_size": 2, "gradient_accumulation_steps": 2, "save_interval": 2, "val_interval": 10,
+               "warmup_steps": 1}  # fmt: skip
+    first = train_flow(phantoms, tmp_path, **options)
+    trainer = first.parser.get_parsed_content("train#trainer")
+    micro_batches = len(first.parser.get_parsed_content("train#dataloader"))
+    steps = -(-micro_batches // 2)
+    assert trainer.state.epoch_length == steps >= 4
+    schedule = first.parser.get_parsed_content("train#lr_scheduler")
+    assert schedule.lr_lambdas[0](steps) == 0.0 < schedule.lr_lambdas[0](steps - 1)  # decays to 0 at the last step
+    forwards = []
+    trainer.add_event_handler(IterationEvents.FORWARD_COMPLETED, lambda engine: forwards.append(engine.state.iteration))
+    trainer.add_event_handler(Events.ITERATION_COMPLETED(once=3), lambda engine: engine.terminate())
+    first.run()
+    assert forwards == [1, 1, 2, 2, 3, 3]  # two micro-batches per iteration
+    saved = checkpoints_in(tmp_path / "checkpoints")
+    assert [p.name for p in saved] == ["iteration_00000002"]
+    state = torch.load(saved[0] / STATE_FILE, weights_only=True)
+    assert state["engine"]["iteration"] == state["lr_scheduler"]["last_epoch"] == 2
+
+    second = train_flow(phantoms, tmp_path, **options)
+    resumed = second.parser.get_parsed_content("train#trainer")
+    seen = []
+    resumed.add_event_handler(Events.ITERATION_STARTED, lambda engine: seen.append(engine.state.iteration))
+    second.run()
+    assert seen[0] == 3 and resumed.state.iteration == steps
+    assert second.parser.get_parsed_content("train#lr_scheduler").last_epoch == steps
+
+
+def test_the_schedule_is_the_papers_linear_decay_unless_cosine_is_asked(phantoms, tmp_path):
+    total = {}
+    for name in ("linear", "cosine"):
+        flow = train_flow(phantoms, tmp_path / name, epochs=3, batch_size=4, warmup_steps=2, lr_schedule=name)
+        total[name] = 3 * len(flow.parser.get_parsed_content("train#dataloader"))
+        factor = flow.parser.get_parsed_content("train#lr_scheduler").lr_lambdas[0]
+        middle = 2 + (total[name] - 2) / 2
+        assert factor(1) == 0.5 and factor(2) == 1.0 and factor(total[name]) == 0.0
+        assert factor(middle) == pytest.approx(0.5)
+        quarter = 2 + (total[name] - 2) / 4
+        assert factor(quarter) == pytest.approx(0.75 if name == "linear" else 0.5 * (1 + 2**-0.5))
+    assert train_flow(phantoms, tmp_path / "default").parser["lr_schedule"] == "linear"
 
 
 def test_bf16_training_autocasts_keeps_float32_master_weights_and_can_checkpoint_activations(phantoms, tmp_path):

@@ -11,7 +11,7 @@ from peft.tuners.lora import LoraLayer
 
 from networks.checkpoint import load_checkpoint, save_checkpoint
 from networks.config import MediSeeConfig
-from networks.errors import ConfigError
+from networks.errors import ConfigError, WeightsError
 from networks.trainable import component_of, trainable_report, upcast_trainable
 from tests.conftest import build_tiny
 
@@ -94,3 +94,60 @@ def test_a_master_dtype_that_is_not_a_float_is_refused_naming_the_key():
     for bad in ("int8", "float33"):
         with pytest.raises(ConfigError, match="master_dtype"):
             upcast_trainable(model, bad)
+
+
+def lora_layer_names(model) -> list[str]:
+    return [name for name, module in model.named_modules() if isinstance(module, LoraLayer)]
+
+
+def test_a_frozen_llm_has_no_lora_and_trains_only_the_decoder_and_heads():
+    model, _ = build_tiny(trainable="frozen_llm")
+    assert lora_layer_names(model) == []
+    assert not any(p.requires_grad for n, p in model.named_parameters() if n.startswith("llava."))
+    rows = {component: (total, trainable) for component, total, trainable in trainable_report(model)}
+    for trained in ("text projection", "routers", "box head"):
+        assert rows[trained][0] == rows[trained][1] > 0, trained
+    iou_head = sum(p.numel() for n, p in model.named_parameters() if "iou_prediction_head" in n)
+    assert rows["SAM mask decoder"][1] == rows["SAM mask decoder"][0] - iou_head > 0
+
+
+def test_sam_lora_puts_lora_on_the_mask_decoders_attention_and_freezes_its_weights():
+    model, _ = build_tiny(trainable="sam_lora")
+    decoder = [n for n in lora_layer_names(model) if n.startswith("medsam.")]
+    blocks = model.medsam.sam.mask_decoder.transformer
+    # three attentions per two-way block, one final token-to-image attention; q and v each
+    assert len(decoder) == 2 * (3 * len(blocks.layers) + 1)
+    assert all(re.fullmatch(r"medsam\.sam\.mask_decoder\.transformer\..+\.(q|v)_proj", n) for n in decoder)
+    llm = [n for n in lora_layer_names(model) if n.startswith("llava.")]
+    assert len(llm) == 2 * model.llava.config.text_config.num_hidden_layers
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    in_decoder = {n for n in trainable if n.startswith("medsam.")}
+    assert in_decoder and all(".lora_" in n for n in in_decoder)
+    assert {"llava.lm_head.weight", "llava.model.language_model.embed_tokens.weight"} <= trainable
+    layer = model.get_submodule(decoder[0])
+    assert layer.r["default"] == 8 and layer.lora_alpha["default"] == 16  # the paper: every LoRA rank 8
+
+
+@pytest.mark.parametrize("trainable", ["frozen_llm", "sam_lora"])
+def test_each_ablation_checkpoints_and_reloads_its_trained_set(trainable, tmp_path):
+    model, tokenizer = build_tiny(seed=5, trainable=trainable)
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.requires_grad:
+                param.add_(torch.randn_like(param) * 0.01)  # as after training: LoRA B no longer zero
+    save_checkpoint(model, tokenizer, tmp_path / "ckpt")
+    saved = json.loads((tmp_path / "ckpt" / "medisee.json").read_text())
+    assert saved["include"] == "trainable" and saved["medisee_config"]["trainable"] == trainable
+    restored, _ = build_tiny(seed=5, trainable=trainable, checkpoint=str(tmp_path / "ckpt"))
+    fresh, _ = build_tiny(seed=5, trainable=trainable)
+    mine, theirs, untouched = model.state_dict(), restored.state_dict(), fresh.state_dict()
+    assert mine.keys() == theirs.keys()
+    assert all(torch.equal(mine[n], theirs[n]) for n in mine)
+    assert not all(torch.equal(mine[n], untouched[n]) for n in mine)
+
+
+def test_a_checkpoint_loaded_under_another_trainable_set_names_the_set_it_needs(tmp_path):
+    model, tokenizer = build_tiny(trainable="frozen_llm")
+    save_checkpoint(model, tokenizer, tmp_path / "ckpt")
+    with pytest.raises(WeightsError, match="trained with trainable 'frozen_llm'.*config 'trainable'"):
+        build_tiny(checkpoint=str(tmp_path / "ckpt"))
