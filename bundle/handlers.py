@@ -146,4 +146,8 @@ class VolumeMetricsWriter:
             for r in self.records
         ]
         write_json(self.path, {**summary, "questions": questions})
-        print(volume_table(summary), f"\nvolume metrics: {self.path}", sep="\n", flush=True)
+        best = summary["best_presence_threshold"]
+        lines = [volume_table(summary)]
+        if best is not None:
+            lines.append(f"best presence_threshold on these volumes (slice F1): {best}")
+        print(*lines, f"volume metrics: {self.path}", sep="\n", flush=True)

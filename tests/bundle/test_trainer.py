@@ -10,9 +10,14 @@ from tests.conftest import build_tiny
 from tests.helpers.training import batch_with_targets, tiny_trainer
 
 
+def presence_for(trainable: str) -> str:
+    """frozen_llm freezes the LM head the presence decision is read from: that ablation has none."""
+    return "none" if trainable == "frozen_llm" else "token"
+
+
 @pytest.mark.parametrize("trainable", ["paper", "all"])
 def test_the_sam_image_encoder_trains_only_in_a_model_trained_from_scratch(trainable):
-    model, tokenizer = build_tiny(trainable=trainable)
+    model, tokenizer = build_tiny(trainable=trainable, presence=presence_for(trainable))
     encoder = model.medsam.sam.image_encoder
     before = [p.detach().clone() for p in encoder.parameters()]
     trainer = tiny_trainer(model, [batch_with_targets(model, tokenizer)])
@@ -54,7 +59,7 @@ def test_a_compiled_network_trains_to_the_same_losses_and_weights():
 
 @pytest.mark.parametrize("trainable", ["paper", "frozen_llm", "sam_lora"])
 def test_a_training_step_changes_the_trainable_set_and_nothing_else(trainable):
-    model, tokenizer = build_tiny(seed=6, trainable=trainable)
+    model, tokenizer = build_tiny(seed=6, trainable=trainable, presence=presence_for(trainable))
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     trainer = tiny_trainer(model, [batch_with_targets(model, tokenizer)] * 2)
     trainer.run()

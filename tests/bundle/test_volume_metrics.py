@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from bundle.handlers import volume_table
-from bundle.metrics.volumes import OUTSIDE_GROUP, group_summary, summarize, volume_record
+from bundle.metrics.volumes import OUTSIDE_GROUP, best_presence_threshold, group_summary, summarize, volume_record
 
 SHAPE = (16, 16, 16)
 
@@ -74,3 +74,12 @@ def test_absent_targets_count_when_reported_and_auroc_reads_the_scores():
     assert np.isnan(absent.slice_presence).all()
     table = volume_table(summary)
     assert "| renal cyst | 1 |" in table and "| all | 3 |" in table
+
+
+def test_the_best_threshold_separates_slices_with_and_without_the_target():
+    truth = cube(2)
+    scores = {z: (0.8 if 2 <= z < 12 else 0.3) for z in range(SHAPE[2])}
+    scores[5] = 0.2  # one slice with the target scores below every other: the best cut leaves it out
+    record = volume_record("v", "liver", "label", False, truth, truth, (1.0,) * 3, 2, scores)
+    assert best_presence_threshold([record]) == 0.8
+    assert summarize([record])["best_presence_threshold"] == 0.8

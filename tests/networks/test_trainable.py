@@ -16,6 +16,11 @@ from networks.trainable import component_of, trainable_report, upcast_trainable
 from tests.conftest import build_tiny
 
 
+def presence_for(trainable: str) -> str:
+    """frozen_llm freezes the LM head the presence decision is read from: that ablation has none."""
+    return "none" if trainable == "frozen_llm" else "token"
+
+
 def test_lora_sits_only_on_the_language_models_q_and_v(tiny):
     model, _ = tiny
     wrapped = [name for name, module in model.named_modules() if isinstance(module, LoraLayer)]
@@ -101,7 +106,7 @@ def lora_layer_names(model) -> list[str]:
 
 
 def test_a_frozen_llm_has_no_lora_and_trains_only_the_decoder_and_heads():
-    model, _ = build_tiny(trainable="frozen_llm")
+    model, _ = build_tiny(trainable="frozen_llm", presence="none")
     assert lora_layer_names(model) == []
     assert not any(p.requires_grad for n, p in model.named_parameters() if n.startswith("llava."))
     rows = {component: (total, trainable) for component, total, trainable in trainable_report(model)}
@@ -130,7 +135,7 @@ def test_sam_lora_puts_lora_on_the_mask_decoders_attention_and_freezes_its_weigh
 
 @pytest.mark.parametrize("trainable", ["frozen_llm", "sam_lora"])
 def test_each_ablation_checkpoints_and_reloads_its_trained_set(trainable, tmp_path):
-    model, tokenizer = build_tiny(seed=5, trainable=trainable)
+    model, tokenizer = build_tiny(seed=5, trainable=trainable, presence=presence_for(trainable))
     with torch.no_grad():
         for param in model.parameters():
             if param.requires_grad:
@@ -138,8 +143,10 @@ def test_each_ablation_checkpoints_and_reloads_its_trained_set(trainable, tmp_pa
     save_checkpoint(model, tokenizer, tmp_path / "ckpt")
     saved = json.loads((tmp_path / "ckpt" / "medisee.json").read_text())
     assert saved["include"] == "trainable" and saved["medisee_config"]["trainable"] == trainable
-    restored, _ = build_tiny(seed=5, trainable=trainable, checkpoint=str(tmp_path / "ckpt"))
-    fresh, _ = build_tiny(seed=5, trainable=trainable)
+    restored, _ = build_tiny(
+        seed=5, trainable=trainable, checkpoint=str(tmp_path / "ckpt"), presence=presence_for(trainable)
+    )
+    fresh, _ = build_tiny(seed=5, trainable=trainable, presence=presence_for(trainable))
     mine, theirs, untouched = model.state_dict(), restored.state_dict(), fresh.state_dict()
     assert mine.keys() == theirs.keys()
     assert all(torch.equal(mine[n], theirs[n]) for n in mine)
@@ -147,7 +154,7 @@ def test_each_ablation_checkpoints_and_reloads_its_trained_set(trainable, tmp_pa
 
 
 def test_a_checkpoint_loaded_under_another_trainable_set_names_the_set_it_needs(tmp_path):
-    model, tokenizer = build_tiny(trainable="frozen_llm")
+    model, tokenizer = build_tiny(trainable="frozen_llm", presence="none")
     save_checkpoint(model, tokenizer, tmp_path / "ckpt")
     with pytest.raises(WeightsError, match="trained with trainable 'frozen_llm'.*config 'trainable'"):
-        build_tiny(checkpoint=str(tmp_path / "ckpt"))
+        build_tiny(checkpoint=str(tmp_path / "ckpt"), presence="none")
