@@ -12,7 +12,7 @@ the truth the result's boxes and volume are computed from) and :data:`TILT_DEGRE
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,26 +51,38 @@ def report(stack: SliceStack, where: str) -> None:
         logger.warning("%s: %s", where, note)
 
 
-def read_series_headers(folder: Path) -> tuple[list[pydicom.Dataset], list[str]]:
-    """The headers (no pixels) of the DICOM images in ``folder``, of its largest series, and their paths.
+def read_series_headers(
+    folder: Path, recursive: bool = False, modalities: Collection[str] | None = None, warn: bool = True
+) -> tuple[list[pydicom.Dataset], list[str]]:
+    """The headers (no pixels) of the DICOM images of the largest series in ``folder``, and their paths.
+
+    Args:
+        folder: where the files are.
+        recursive: search subfolders too (a study stored per series).
+        modalities: consider only series of these modalities (e.g. CT and MR), or all.
+        warn: log a warning when the folder holds several series.
 
     Raises:
-        DataError: the folder holds no DICOM image.
+        DataError: the folder holds no DICOM image (of those modalities).
     """
     series: dict[str, list[tuple[pydicom.Dataset, str]]] = {}
-    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(HIDDEN_PREFIX)):
+    paths = folder.rglob("*") if recursive else folder.iterdir()
+    for path in sorted(p for p in paths if p.is_file() and not p.name.startswith(HIDDEN_PREFIX)):
         try:
             ds = pydicom.dcmread(path, stop_before_pixels=True)
         except (pydicom.errors.InvalidDicomError, OSError, ValueError, EOFError):
             continue  # not DICOM (a README, a thumbnail): not part of the series
         if "Rows" not in ds or ds.get("SOPClassUID") == DIRECTORY_CLASS:
             continue
+        if modalities is not None and str(ds.get("Modality", "")).upper() not in modalities:
+            continue
         series.setdefault(str(ds.get("SeriesInstanceUID", "")), []).append((ds, str(path)))
     if not series:
-        raise DataError(f"cannot read image {folder} with the itk reader: it holds no DICOM images")
+        kinds = "" if modalities is None else f" {' or '.join(sorted(modalities))}"
+        raise DataError(f"cannot read image {folder}: it holds no{kinds} DICOM images")
     ordered = sorted(series.items(), key=lambda item: len(item[1]), reverse=True)
     uid, chosen = ordered[0]
-    if len(ordered) > 1:
+    if len(ordered) > 1 and warn:
         logger.warning(
             "%s holds %d DICOM series; reading the largest, %s (%d files), as the deploy app's series selector does",
             folder,
