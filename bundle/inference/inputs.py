@@ -18,6 +18,7 @@ from monai.transforms import InvertibleTransform, MapTransform
 from bundle.inference import keys as K
 from bundle.inference.settings import check_query
 from networks.errors import ConfigError, DataError
+from transforms.dicom_series import DEFAULT_TOLERANCE, check_tolerance
 from transforms.loading import DEFAULT_AXCODES, DEFAULT_READER, NIFTI_SUFFIXES, READERS, LoadVolumed, nifti_header_shape
 
 NIFTI_READER = "nibabel"
@@ -158,6 +159,8 @@ class LoadInputd(MapTransform, InvertibleTransform):
         reader_key: key of the reader name; entries without it use the default reader.
         axcodes: orientation the volumes are brought to (slicing assumes RAS for display).
         allow_missing_keys: do not fail when a key is absent.
+        slice_spacing_tolerance: DICOM series: how far a slice may lie off a regular grid, as a fraction
+            of the slice step (:mod:`transforms.dicom_series`).
     """
 
     def __init__(
@@ -166,10 +169,12 @@ class LoadInputd(MapTransform, InvertibleTransform):
         reader_key: str = K.READER,
         axcodes: str | None = DEFAULT_AXCODES,
         allow_missing_keys: bool = False,
+        slice_spacing_tolerance: float = DEFAULT_TOLERANCE,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.reader_key = reader_key
         self.axcodes = axcodes
+        self.slice_spacing_tolerance = check_tolerance(slice_spacing_tolerance)
         self._loaders: dict[str, LoadVolumed] = {}
 
     def loader(self, reader: str) -> LoadVolumed:
@@ -178,7 +183,11 @@ class LoadInputd(MapTransform, InvertibleTransform):
             raise ConfigError(f"datalist entry '{self.reader_key}' must be one of {tuple(READERS)}, got {reader!r}")
         if reader not in self._loaders:
             self._loaders[reader] = LoadVolumed(
-                self.keys, reader=reader, axcodes=self.axcodes, allow_missing_keys=self.allow_missing_keys
+                self.keys,
+                reader=reader,
+                axcodes=self.axcodes,
+                allow_missing_keys=self.allow_missing_keys,
+                slice_spacing_tolerance=self.slice_spacing_tolerance,
             )
         return self._loaders[reader]
 

@@ -31,7 +31,18 @@ SHAPE = (64, 64, 16)
 SEED = 5
 QUERY = "Which organ here filters blood and makes urine?"
 FEW_TOKENS = 3
-RESULT_KEYS = {"image", "query", "answer", "answer_slice", "slice_axis", "slices", "box_3d", "volume_ml", "weights"}
+RESULT_KEYS = {
+    "image",
+    "query",
+    "answer",
+    "answer_slice",
+    "slice_axis",
+    "coordinates",
+    "slices",
+    "box_3d",
+    "volume_ml",
+    "weights",
+}
 OUTPUT_SUFFIXES = {"mask": ".nii.gz", "result": ".json", "overlay": ".png"}
 DICOM_SHAPE = (24, 20, 12)
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
