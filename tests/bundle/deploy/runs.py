@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from bundle.phantoms import generate_phantom
-from tests.conftest import ROOT, TINY
+from tests.conftest import TINY
 from tests.helpers import dicom as D
 
 NEEDS_DEPLOY_EXTRA = "needs the deploy extra: pip install -c constraints/cpu.txt -e '.[deploy]'"
