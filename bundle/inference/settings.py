@@ -13,6 +13,7 @@ from typing import Any
 from monai.transforms import MapTransform
 
 from bundle.data.nifti import intensity_transform
+from bundle.user_text import UserText, command_line_text, read_user_text
 from networks.errors import ConfigError
 
 TRUE_WORDS = ("true", "yes", "1")
@@ -38,11 +39,13 @@ def flag(value: Any, key: str) -> bool:
 
 
 def check_query(query: Any) -> str:
-    """The question as non-empty text.
+    """The question as non-empty text (a :class:`bundle.user_text.UserText` gives its text).
 
     Raises:
         ConfigError: naming ``query`` when it is missing, empty or not text.
     """
+    if isinstance(query, UserText):
+        query = query.text
     if isinstance(query, tuple) and all(isinstance(part, str) for part in query):
         query = QUERY_PARTS_JOINER.join(query)
     if query is None or (isinstance(query, str) and not query.strip()):
@@ -50,6 +53,23 @@ def check_query(query: Any) -> str:
     if not isinstance(query, str):
         raise ConfigError(f"config 'query' must be text, got {type(query).__name__} {query!r}; quote it")
     return query.strip()
+
+
+def question(query: Any, query_file: Any = None, argv: Sequence[str] | None = None) -> str:
+    """The run's question as text, never interpreted as config (:mod:`bundle.user_text`).
+
+    In order: the text of ``query_file``; the ``--query`` text of the ``monai.bundle run`` command
+    line exactly as typed (MONAI's parsed copy is not used: it rewrites ``::`` and splits at commas);
+    ``query`` itself (text from a config file, or a :class:`bundle.user_text.UserText` from Python).
+
+    Raises:
+        ConfigError: the question is empty or not text.
+        DataError: ``query_file`` is missing or not UTF-8 text.
+    """
+    if query_file is not None:
+        return check_query(read_user_text(str(query_file), "query_file"))
+    typed = command_line_text("query", argv)
+    return check_query(query if typed is None else typed)
 
 
 def image_intensity(window: str = "abdomen", a_min: float | None = None, a_max: float | None = None) -> MapTransform:

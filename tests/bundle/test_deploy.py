@@ -202,6 +202,24 @@ def test_the_question_comes_from_the_flag_then_the_environment_then_app_yaml(tmp
         resolve_query(None, {}, app_yaml)
 
 
+def test_questions_starting_with_config_syntax_come_through_as_given(tmp_path):
+    app_yaml = tmp_path / "app.yaml"
+    app_yaml.write_text("medisee:\n  query: '@image'\n")
+    assert resolve_query(None, {}, app_yaml) == "@image"
+    assert resolve_query(None, {"MEDISEE_QUERY": "%configs/inference.json#image"}, app_yaml).startswith("%configs")
+
+
+@pytest.mark.slow
+def test_an_injected_question_is_asked_literally_and_runs_nothing(nifti_run, tmp_path):
+    source, _, _ = nifti_run
+    written, out = tmp_path / "written", tmp_path / "out"
+    injection = f"$__import__('pathlib').Path({str(written)!r}).write_text('x') or 'Where is the liver?'"
+    process = run_app("-i", str(source), "-o", str(out), "--query", injection)
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert json.loads((out / "ph0_result.json").read_text())["query"] == injection
+    assert not written.exists()
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
