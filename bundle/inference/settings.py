@@ -1,8 +1,8 @@
 """Checks and builders for the workflow's command-line settings (``--query``, ``--overwrite``, ``--window`` ...).
 
 ``python -m monai.bundle run`` parses override values with ``fire``: ``--overwrite true`` arrives as
-the string ``"true"`` and an unquoted comma splits a query into a tuple. These helpers accept those
-forms and name the config id in every error.
+the string ``"true"`` (:func:`networks.config.flag` reads it) and an unquoted comma splits a query into
+a tuple. These helpers accept those forms and name the config id in every error.
 """
 
 from __future__ import annotations
@@ -14,28 +14,11 @@ from monai.transforms import MapTransform
 
 from bundle.data.nifti import intensity_transform
 from bundle.user_text import UserText, command_line_text, read_user_text
+from networks.config import flag
 from networks.errors import ConfigError
 
-TRUE_WORDS = ("true", "yes", "1")
-FALSE_WORDS = ("false", "no", "0")
 QUERY_PARTS_JOINER = ", "
 """fire splits ``--query "liver, spleen"`` at the comma; the parts are joined back with this."""
-
-
-def flag(value: Any, key: str) -> bool:
-    """A boolean setting given as a bool or as text (``true``/``false``, ``yes``/``no``, ``1``/``0``).
-
-    Raises:
-        ConfigError: naming ``key`` when the value is neither.
-    """
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in TRUE_WORDS:
-        return True
-    if text in FALSE_WORDS:
-        return False
-    raise ConfigError(f"config '{key}' must be true or false, got {value!r}")
 
 
 def check_query(query: Any) -> str:

@@ -79,9 +79,9 @@ def _raise_stack_limit() -> None:
     resource.setrlimit(resource.RLIMIT_STACK, (wanted, hard))
 
 
-def run_app(*args: str) -> subprocess.CompletedProcess:
-    """``python -m bundle.deploy ARGS --config TINY`` from the bundle root."""
-    command = [sys.executable, "-m", "bundle.deploy", *args, "--config", str(TINY)]
+def run_app(*args: str, config: str | None = str(TINY)) -> subprocess.CompletedProcess:
+    """``python -m bundle.deploy ARGS --config CONFIG`` from the bundle root (no ``--config`` for None)."""
+    command = [sys.executable, "-m", "bundle.deploy", *args, *(["--config", config] if config else [])]
     return subprocess.run(
         command,
         cwd=ROOT,
@@ -178,6 +178,17 @@ def test_dicom_seg_references_the_source_series_and_matches_the_mask(dicom_run):
     mask = np.asanyarray(nib.load(out / "ct_mask.nii.gz").dataobj)
     assert mask.any(), "the random model marks something"
     np.testing.assert_array_equal(frames[..., 0] > 0, mask.transpose(2, 1, 0) > 0)  # (slice, row, column)
+
+
+@pytest.mark.slow
+def test_without_config_the_app_runs_the_demo_model(tmp_path):
+    source, out = ROOT / "demo" / "imagesTr" / "phantom_000.nii.gz", tmp_path / "out"
+    process = run_app("-i", str(source), "-o", str(out), "--query", "Where is the liver?", config=None)
+    assert process.returncode == 0, process.stderr[-3000:]
+    result = json.loads((out / "phantom_000_result.json").read_text())
+    assert result["weights"]["checkpoint"] == str(ROOT / "models" / "demo")
+    assert result["query"] == "Where is the liver?", "the demo's own question (configs/demo.json) is not inherited"
+    assert result["box_3d"] is not None, "the trained demo model finds the liver"
 
 
 def test_a_missing_input_is_one_error_line_and_writes_nothing(tmp_path):
