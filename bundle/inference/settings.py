@@ -55,7 +55,9 @@ def question(query: Any, query_file: Any = None, argv: Sequence[str] | None = No
     return check_query(query if typed is None else typed)
 
 
-def image_intensity(window: str = "abdomen", a_min: float | None = None, a_max: float | None = None) -> MapTransform:
+def image_intensity(
+    window: str = "abdomen", a_min: float | None = None, a_max: float | None = None, in_place: bool = False
+) -> MapTransform:
     """The intensity transform of the ``image`` key: explicit HU bounds, a CT window preset, or ``mr``.
 
     Args:
@@ -63,13 +65,15 @@ def image_intensity(window: str = "abdomen", a_min: float | None = None, a_max: 
             normalisation); used when neither bound is given.
         a_min: HU mapped to 0; with ``a_max``, replaces the preset.
         a_max: HU mapped to 1.
+        in_place: a CT window works in the loaded volume's own memory (the same values; no second
+            volume-sized copy), for a pipeline where nothing else holds the volume.
 
     Raises:
         ConfigError: an unknown preset, a single bound, or ``a_min >= a_max``.
     """
     if a_min is None and a_max is None:
-        return intensity_transform(window)
-    return intensity_transform({"a_min": a_min, "a_max": a_max})
+        return intensity_transform(window, in_place)
+    return intensity_transform({"a_min": a_min, "a_max": a_max}, in_place)
 
 
 def check_query_fits(

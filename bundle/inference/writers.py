@@ -86,13 +86,19 @@ class SaveMaskd(VolumeWriter):
         super().__init__(layout, K.MASK_FILE, keys)
 
     def write(self, path: Path, value: MetaTensor, data: Mapping[Hashable, Any]) -> None:
-        path.write_bytes(gzip.compress(self.nifti(value).to_bytes(), compresslevel=MASK_GZIP_LEVEL))
+        # streamed: nibabel writes plane by plane into the gzip stream, so the file never sits in memory
+        with (
+            path.open("wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=MASK_GZIP_LEVEL) as out,
+        ):
+            self.nifti(value).to_stream(out)
 
     @staticmethod
     def nifti(mask: MetaTensor) -> nib.Nifti1Image:
         """The mask as a NIfTI image with sform and qform set to its affine."""
-        # NIfTI stores Fortran order: handing nibabel such an array spares it a one-core transposing copy
-        array = fortran_order((mask.as_tensor()[0] > 0).to(torch.uint8))
+        # NIfTI stores Fortran order: handing nibabel such an array spares it a one-core transposing copy;
+        # binarised plane by plane on the way, so no volume-sized temporary
+        array = fortran_order(mask.as_tensor()[0], dtype=torch.uint8, transform=lambda plane: plane > 0)
         affine = mask.affine.detach().cpu().numpy().astype(np.float64)
         image = nib.Nifti1Image(array, affine)
         image.set_sform(affine, code=NIFTI_XFORM_SCANNER)
