@@ -117,9 +117,9 @@ def build_medisee(
         vision_config: CLIP vision sizes, used when ``llava_path`` is None.
         sam_config: SAM sizes and resize scheme (:class:`SamConfig`).
         medisee_config: :class:`MediSeeConfig` entries.
-        llava_path: HF-format LLaVA directory; None = random LLaVA of the configured size.
-        medsam_path: ``medsam_vit_b.pth``; None = random SAM.
-        checkpoint: trained MediSee directory; None = untrained heads (a warning says so).
+        llava_path: HF-format LLaVA directory; None = random LLaVA of the configured size (see ``random_weights``).
+        medsam_path: ``medsam_vit_b.pth``; None = random SAM (see ``random_weights``).
+        checkpoint: trained MediSee directory; None = untrained heads (in inference only with ``random_weights``).
         dtype: ``float32``, ``bfloat16`` or ``float16``.
         attn_implementation: LLaVA's attention kernel (:func:`networks.llava.set_attention`).
         random_weights: allow parts without weights to be random (tests, benchmarks).
