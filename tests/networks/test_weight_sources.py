@@ -6,8 +6,9 @@ import pytest
 
 from networks import save_checkpoint
 from networks.errors import ConfigError, WeightsError
+from networks.report import main as report_main
 from networks.weight_sources import DEMO_COMMAND, check_weight_sources, missing_weight_settings
-from tests.conftest import ROOT, build_tiny
+from tests.conftest import ROOT, TINY, build_tiny
 from tests.helpers.processes import run_measured
 
 DEMO_CHECKPOINT = ROOT / "models" / "demo"  # holds the whole state (trained from random initialisation)
@@ -66,3 +67,9 @@ def test_the_command_line_refuses_a_model_without_weights_in_one_line_without_bu
     assert last.startswith("error: config 'llava_path', 'medsam_path', 'checkpoint' not set") and DEMO_COMMAND in last
     assert result.peak_rss_gib < 3, "a 7.6 B model takes 28 GiB: it must not have been built"
     assert not out.exists()
+
+
+def test_the_report_checks_weights_as_training_would_so_no_checkpoint_is_needed_yet(capsys):
+    status = report_main(["--config_file", str(TINY), "--random_weights", "false"])
+    message = capsys.readouterr().err.strip()
+    assert status == 1 and message.startswith("error: config 'llava_path', 'medsam_path' not set")
