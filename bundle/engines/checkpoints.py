@@ -107,11 +107,15 @@ def random_states() -> RandomStates:
 
 
 def set_random_states(states: RandomStates) -> None:
-    """Puts back states from :func:`random_states` (those a checkpoint lacks stay as they are)."""
+    """Puts back states from :func:`random_states` (those a checkpoint lacks stay as they are).
+
+    Checkpoints written before the full states were kept hold torch's state and Python's as a bare
+    list: only torch's comes back from those.
+    """
     torch.set_rng_state(states["torch"])
     if states.get("cuda") and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
-    if "python" in states:
+    if isinstance(states.get("python"), dict):
         python = states["python"]
         random.setstate((python["version"], tuple(python["state"]), python["gauss"]))
     if "numpy" in states:
@@ -121,7 +125,9 @@ def set_random_states(states: RandomStates) -> None:
 
 
 def batches_this_epoch(engine: Engine) -> int:
-    """How many batches of its current epoch ``engine`` has trained on."""
+    """How many batches of its current epoch ``engine`` has trained on (all of them for an unknown epoch length)."""
+    if not engine.state.epoch_length:
+        return engine.state.iteration
     return engine.state.iteration - (engine.state.epoch - 1) * engine.state.epoch_length
 
 
