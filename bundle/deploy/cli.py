@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config",
         help="bundle config path or list, e.g. \"['configs/model.json','configs/tiny.json','configs/inference.json']\" "
-        f"(default: {list(DEFAULT_CONFIG_FILES)})",
+        f"(default: the demo model, {list(DEFAULT_CONFIG_FILES)} with its checkpoint)",
     )
     for setting in WEIGHT_SETTINGS:
         parser.add_argument(f"--{setting}", help=f"override the config's '{setting}'")

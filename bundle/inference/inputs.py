@@ -16,7 +16,7 @@ from monai.config import KeysCollection
 from monai.transforms import InvertibleTransform, MapTransform
 
 from bundle.inference import keys as K
-from bundle.inference.settings import check_query
+from bundle.inference.settings import question
 from networks.errors import ConfigError, DataError
 from transforms.dicom_series import DEFAULT_TOLERANCE, check_tolerance
 from transforms.loading import DEFAULT_AXCODES, DEFAULT_READER, NIFTI_SUFFIXES, READERS, LoadVolumed, nifti_header_shape
@@ -101,31 +101,32 @@ def _unique_names(sources: list[VolumeSource], folder: Path) -> list[VolumeSourc
     return sources
 
 
-def datalist(image: str | Path | None, query: Any) -> list[dict[str, str]]:
+def datalist(image: str | Path | None, query: Any, query_file: Any = None) -> list[dict[str, str]]:
     """Datalist entries (``image``, ``name``, ``reader``, ``query``) for the volumes named by ``image``.
 
-    The question travels in each entry, as a prompt does in a data dictionary, so a datalist may
-    also ask a different question per volume. An unset ``image`` gives no entries, so the workflow
-    can be built and its properties checked without inputs; running it needs them
-    (:func:`require_volumes`).
+    The question (:func:`bundle.inference.settings.question`: ``query_file``'s text, the command
+    line's ``--query`` as typed, or ``query``) travels in each entry as data, as a prompt does in a
+    data dictionary, so a datalist may also ask a different question per volume. An unset ``image``
+    gives no entries, so the workflow can be built and its properties checked without inputs;
+    running it needs them (:func:`require_volumes`).
 
     NIfTI headers are checked here (empty, non-NIfTI, 2D and 4D files), so a bad file stops the
     run before the model is built; damaged voxel data shows when the volume is loaded.
 
     Raises:
         ConfigError: ``query`` is missing while ``image`` is set.
-        DataError: see :func:`find_volumes`, and :func:`transforms.loading.nifti_header_shape`.
+        DataError: see :func:`find_volumes`, :func:`transforms.loading.nifti_header_shape`, and an
+            unreadable ``query_file``.
     """
     if image is None:
         return []
-    question = check_query(query)
+    text = question(query, query_file)
     sources = find_volumes(image)
     for source in sources:
         if source.reader == NIFTI_READER:
             nifti_header_shape(source.path)
     return [
-        {K.IMAGE: str(source.path), K.NAME: source.name, K.READER: source.reader, K.QUERY: question}
-        for source in sources
+        {K.IMAGE: str(source.path), K.NAME: source.name, K.READER: source.reader, K.QUERY: text} for source in sources
     ]
 
 

@@ -162,14 +162,20 @@ class SaveMaskd(VolumeWriter):
                 tilt,
                 tuple(value.shape[1:]),
             )
-        path.write_bytes(gzip.compress(self.nifti(value, meta).to_bytes(), compresslevel=MASK_GZIP_LEVEL))
+        # streamed: nibabel writes plane by plane into the gzip stream, so the file never sits in memory
+        with (
+            path.open("wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=MASK_GZIP_LEVEL) as out,
+        ):
+            self.nifti(value, meta).to_stream(out)
 
     @staticmethod
     def nifti(mask: MetaTensor, meta: Mapping[str, Any] | None = None) -> nib.Nifti1Image:
         """The mask as a NIfTI image: sform = its affine, qform = the input's own or the affine, the input's codes."""
         meta = meta or {}
-        # NIfTI stores Fortran order: handing nibabel such an array spares it a one-core transposing copy
-        array = fortran_order((mask.as_tensor()[0] > 0).to(torch.uint8))
+        # NIfTI stores Fortran order: handing nibabel such an array spares it a one-core transposing copy;
+        # binarised plane by plane on the way, so no volume-sized temporary
+        array = fortran_order(mask.as_tensor()[0], dtype=torch.uint8, transform=lambda plane: plane > 0)
         affine = mask.affine.detach().cpu().numpy().astype(np.float64)
         sform_code, qform_code = transform_codes(meta)
         qform = source_qform(meta) if qform_code else None

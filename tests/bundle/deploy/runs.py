@@ -38,9 +38,12 @@ def _raise_stack_limit() -> None:
     resource.setrlimit(resource.RLIMIT_STACK, (wanted, hard))
 
 
-def run_app(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """``python -m bundle.deploy ARGS --config TINY`` from a working directory of its own (not the bundle root)."""
-    command = [sys.executable, "-m", "bundle.deploy", *args, "--config", str(TINY)]
+def run_app(
+    *args: str, env: dict[str, str] | None = None, config: str | None = str(TINY)
+) -> subprocess.CompletedProcess:
+    """``python -m bundle.deploy ARGS --config CONFIG`` (no ``--config`` for None) from a working directory of its
+    own (not the bundle root)."""
+    command = [sys.executable, "-m", "bundle.deploy", *args, *(["--config", config] if config else [])]
     with tempfile.TemporaryDirectory() as elsewhere:
         return subprocess.run(
             command,

@@ -97,6 +97,35 @@ def test_the_default_model_configs_resolve_against_the_app_bundle_from_any_direc
 
     monkeypatch.chdir(tmp_path)
     bundle = MediSeeBundle(model_settings(None, {"checkpoint": None}))
-    assert [path.name for path in bundle.settings.config_files] == ["model.json", "inference.json"]
+    assert [path.name for path in bundle.settings.config_files] == ["model.json", "demo_model.json", "inference.json"]
     assert bundle.parser.get_parsed_content("bundle_root") == str(ROOT)
     assert bundle.parser.get_parsed_content("output_dir") == f"{ROOT}/eval"
+
+
+@pytest.mark.slow
+def test_without_config_the_app_runs_the_demo_model(tmp_path):
+    source, out = ROOT / "demo" / "imagesTr" / "phantom_000.nii.gz", tmp_path / "out"
+    process = run_app("-i", str(source), "-o", str(out), "--query", "Where is the liver?", config=None)
+    assert process.returncode == 0, process.stderr[-3000:]
+    result = json.loads((out / "phantom_000_result.json").read_text())
+    assert result["weights"]["checkpoint"] == str(ROOT / "models" / "demo")
+    assert result["query"] == "Where is the liver?", "the demo's own question (configs/demo.json) is not inherited"
+    assert result["box_3d"] is not None, "the trained demo model finds the liver"
+
+
+def test_questions_starting_with_config_syntax_come_through_as_given(tmp_path):
+    app_yaml = tmp_path / "app.yaml"
+    app_yaml.write_text("medisee:\n  query: '@image'\n")
+    assert resolve_query(None, {}, app_yaml) == "@image"
+    assert resolve_query(None, {"MEDISEE_QUERY": "%configs/inference.json#image"}, app_yaml).startswith("%configs")
+
+
+@pytest.mark.slow
+def test_an_injected_question_is_asked_literally_and_runs_nothing(nifti_run, tmp_path):
+    source, _, _ = nifti_run
+    written, out = tmp_path / "written", tmp_path / "out"
+    injection = f"$__import__('pathlib').Path({str(written)!r}).write_text('x') or 'Where is the liver?'"
+    process = run_app("-i", str(source), "-o", str(out), "--query", injection)
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert json.loads((out / "ph0_result.json").read_text())["query"] == injection
+    assert not written.exists()
