@@ -254,9 +254,13 @@ class TrainingCheckpoint:
             return
         self._epoch_states = pending["epoch_rng"]
         set_random_states(pending["epoch_rng"])
-        batch_sampler = getattr(engine.state.dataloader, "batch_sampler", None)
+        # with gradient accumulation the engine iterates MicroBatches: an iteration took K of its loader's batches
+        loader = getattr(engine.state.dataloader, "loader", engine.state.dataloader)
+        micro_batches = getattr(engine.state.dataloader, "accumulation_steps", 1)
+        batch_sampler = getattr(loader, "batch_sampler", None)
         if hasattr(batch_sampler, "skip_next"):
-            batch_sampler.skip_next(pending["batches"], then=lambda: set_random_states(pending["rng"]))
+            skipped = pending["batches"] * micro_batches
+            batch_sampler.skip_next(skipped, then=lambda: set_random_states(pending["rng"]))
         else:
             set_random_states(pending["rng"])
             logger.warning(

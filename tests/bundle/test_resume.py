@@ -24,6 +24,7 @@ from bundle.engines.checkpoints import STATE_FILE, checkpoints_in, random_states
 from bundle.phantoms import write_dataset
 from networks.checkpoint import WEIGHTS_NAME
 from tests.conftest import ROOT
+from tests.helpers.configs import config_files, config_list
 
 ITEMS = 23
 BATCH = 4
@@ -102,24 +103,25 @@ def phantoms(tmp_path_factory):
     return out
 
 
-def train_command(phantoms, out) -> list[str]:
-    options = [arg for key, value in RUN.items() for arg in (f"--{key}", str(value))]
-    files = f"['{ROOT / 'configs' / 'train.json'}','{ROOT / 'configs' / 'tiny.json'}']"
+def train_command(phantoms, out, accumulation: int = 1) -> list[str]:
+    run = {**RUN, "gradient_accumulation_steps": accumulation}
+    options = [arg for key, value in run.items() for arg in (f"--{key}", str(value))]
+    files = config_list(config_files("train.json"))
     return [sys.executable, "-m", "monai.bundle", "run", "--config_file", files,
             "--dataset_dir", str(phantoms), "--output_dir", str(out), *options]  # fmt: skip
 
 
-def train(phantoms, out) -> None:
+def train(phantoms, out, accumulation: int = 1) -> None:
     result = subprocess.run(
-        train_command(phantoms, out), cwd=ROOT, capture_output=True, encoding="utf-8", errors="replace",
+        train_command(phantoms, out, accumulation), cwd=ROOT, capture_output=True, encoding="utf-8", errors="replace",
         timeout=STARTUP_LIMIT_SECONDS, env={**os.environ, **ONE_THREAD},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-def kill_after_first_checkpoint(phantoms, out) -> None:
+def kill_after_first_checkpoint(phantoms, out, accumulation: int = 1) -> None:
     child = subprocess.Popen(
-        train_command(phantoms, out), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        train_command(phantoms, out, accumulation), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         encoding="utf-8", errors="replace", env={**os.environ, **ONE_THREAD},
     )  # fmt: skip
     deadline = time.monotonic() + STARTUP_LIMIT_SECONDS
@@ -134,13 +136,14 @@ def kill_after_first_checkpoint(phantoms, out) -> None:
 
 
 @pytest.mark.slow
-def test_a_run_killed_mid_epoch_and_resumed_ends_with_the_uninterrupted_runs_weights(phantoms, tmp_path):
+@pytest.mark.parametrize("accumulation", [1, 2], ids=["plain", "accumulating"])
+def test_a_run_killed_mid_epoch_and_resumed_ends_with_the_uninterrupted_runs_weights(phantoms, tmp_path, accumulation):
     whole, killed = tmp_path / "whole", tmp_path / "killed"
-    train(phantoms, whole)
-    kill_after_first_checkpoint(phantoms, killed)
+    train(phantoms, whole, accumulation)
+    kill_after_first_checkpoint(phantoms, killed, accumulation)
     (saved,) = checkpoints_in(killed / "checkpoints")
     at = torch.load(saved / STATE_FILE, weights_only=True)["engine"]["iteration"]
-    train(phantoms, killed)  # resumes from the checkpoint the kill left
+    train(phantoms, killed, accumulation)  # resumes from the checkpoint the kill left
 
     final, resumed = checkpoints_in(whole / "checkpoints")[-1], checkpoints_in(killed / "checkpoints")[-1]
     assert final.name == resumed.name
