@@ -132,7 +132,7 @@ class Bench:
             image=str(images),
             query=QUERY, output_dir=str(out), overwrite=True, device=self.device, max_new_tokens=args.max_new_tokens,
             compile=compile_mode, compile_backend=args.compile_backend, num_workers=args.num_workers,
-            answer_cache=args.answer_cache, attn_implementation=args.attn,
+            answer_cache=args.answer_cache, attn_implementation=args.attn, random_weights=True,
         )  # fmt: skip
         self.flow.initialize()
         parser = self.flow.parser

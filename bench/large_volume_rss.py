@@ -7,8 +7,8 @@ runs ``configs/inference.json`` + ``configs/tiny.json`` on it in-process and pri
 of the process before the run (model built) and after it, next to the sizes of the volume as
 float32 and of all model inputs if they were built at once. Slices are fed to the model
 ``batch_size`` at a time, so the model's share stays bounded; the volume itself is held in memory
-(as loaded, reoriented, windowed). Run it by hand from the bundle root; it is never part of the
-test suite. Results: docs/guarantees.md.
+once, as float32 (read into it slab by slab, windowed in place), next to its uint8 mask. Run it by
+hand from the bundle root; it is never part of the test suite. Results: docs/guarantees.md.
 """
 
 from __future__ import annotations

@@ -151,7 +151,7 @@ def workflow(args, dataset_dir: Path, output_dir: Path, batch_size: int, network
         "dataset_dir": str(dataset_dir), "output_dir": str(output_dir), "device": torch.device(args.device),
         "batch_size": batch_size, "epochs": 1000, "max_targets": 1, "num_workers": args.num_workers,
         "sam_cache_gib": args.sam_cache_gib, "length_grouping": args.length_grouping, "compile": args.compile,
-        "pack_sequences": args.pack, "attn_implementation": args.attn,
+        "pack_sequences": args.pack, "attn_implementation": args.attn, "random_weights": True,
         "gradient_accumulation_steps": args.accumulation,
         "train#trainer#train_handlers": TRAINER_HANDLERS,
     }  # fmt: skip

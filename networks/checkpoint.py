@@ -74,6 +74,31 @@ def resolve_checkpoint(directory: str | os.PathLike) -> Path:
     return inside[-1] if inside else directory
 
 
+def read_checkpoint_meta(directory: str | os.PathLike) -> tuple[Path, dict]:
+    """The checkpoint directory (:func:`resolve_checkpoint`) and its metadata (``medisee.json``), weights unread.
+
+    Raises:
+        WeightsError: the directory, its weights or its metadata are missing or unreadable, or
+            its format is another one (names the directory and the ``checkpoint`` setting).
+    """
+    directory = resolve_checkpoint(directory)
+    if not directory.exists():
+        raise WeightsError(f"MediSee checkpoint not found: {directory} (config 'checkpoint')")
+    weights, config = directory / WEIGHTS_NAME, directory / CONFIG_NAME
+    for path in (weights, config):
+        if not path.is_file():
+            raise WeightsError(f"MediSee checkpoint {directory} has no {path.name} (config 'checkpoint')")
+    try:
+        meta = json.loads(config.read_text())
+    except (json.JSONDecodeError, OSError) as exc:
+        raise WeightsError(f"cannot read MediSee checkpoint {directory}: {brief(exc)}") from None
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise WeightsError(
+            f"MediSee checkpoint {directory} has format {meta.get('format_version')}, expected {FORMAT_VERSION}"
+        )
+    return directory, meta
+
+
 def checkpoint_presence(meta: dict) -> str:
     """The ``presence`` mode a checkpoint was trained with (checkpoints from before it existed: ``none``)."""
     return (meta.get("medisee_config") or {}).get("presence", "none")
@@ -113,22 +138,11 @@ def load_checkpoint(model, directory: str | os.PathLike, grow_vocabulary: bool =
     Raises:
         WeightsError: naming the directory and the offending keys.
     """
-    directory = resolve_checkpoint(directory)
-    if not directory.exists():
-        raise WeightsError(f"MediSee checkpoint not found: {directory} (config 'checkpoint')")
-    weights, config = directory / WEIGHTS_NAME, directory / CONFIG_NAME
-    for path in (weights, config):
-        if not path.is_file():
-            raise WeightsError(f"MediSee checkpoint {directory} has no {path.name} (config 'checkpoint')")
+    directory, meta = read_checkpoint_meta(directory)
     try:
-        meta = json.loads(config.read_text())
-        state = load_file(weights)
-    except (json.JSONDecodeError, SafetensorError, OSError) as exc:
+        state = load_file(directory / WEIGHTS_NAME)
+    except (SafetensorError, OSError) as exc:
         raise WeightsError(f"cannot read MediSee checkpoint {directory}: {brief(exc)}") from None
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise WeightsError(
-            f"MediSee checkpoint {directory} has format {meta.get('format_version')}, expected {FORMAT_VERSION}"
-        )
     for key in ("candidate_token_ids", "image_token_id"):
         ours = model.candidate_token_ids if key == "candidate_token_ids" else model.image_token_id
         if meta.get(key) != ours:

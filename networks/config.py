@@ -15,6 +15,26 @@ FUSIONS = ("normalized_sigmoid", "softmax", "hard")
 TRAINABLE_SETS = ("paper", "all", "frozen_llm", "sam_lora")
 PRESENCE_MODES = ("token", "none")
 SAM_RESIZE_SCHEMES = ("stretch", "longest_side")
+TRUE_WORDS = ("true", "yes", "1")
+FALSE_WORDS = ("false", "no", "0")
+
+
+def flag(value: Any, key: str) -> bool:
+    """A boolean setting given as a bool or as text (``true``/``false``, ``yes``/``no``, ``1``/``0``).
+
+    ``python -m monai.bundle run --overwrite true`` hands the config the string ``"true"``.
+
+    Raises:
+        ConfigError: naming ``key`` when the value is neither.
+    """
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS:
+        return False
+    raise ConfigError(f"config '{key}' must be true or false, got {value!r}")
 
 
 def _from_dict(cls, values: dict[str, Any] | None, key: str):

@@ -59,12 +59,11 @@ def random_llava(config: LlavaConfig, dtype: torch.dtype = torch.float32) -> Lla
     return model.to(dtype)
 
 
-def load_llava(path: str | os.PathLike, dtype: torch.dtype = torch.float32) -> LlavaForConditionalGeneration:
-    """Loads an HF-format LLaVA directory from local files only, rejecting incomplete weights.
+def llava_directory_config(path: str | os.PathLike) -> LlavaConfig:
+    """The architecture of an HF-format LLaVA directory (its ``config.json``; no weights are read).
 
     Raises:
-        WeightsError: the directory is missing, is still in the original LLaVA-Med format,
-            or its weights leave parameters uninitialised or contain unknown ones.
+        WeightsError: the directory has no config, or is still in the original LLaVA-Med format.
     """
     path = Path(path)
     config_file = path / "config.json"
@@ -79,6 +78,21 @@ def load_llava(path: str | os.PathLike, dtype: torch.dtype = torch.float32) -> L
         if model_type in ("llava_mistral", "llava_llama", "llava"):
             hint = f"; convert it first: python -m networks.convert --llava-med {path} --clip CLIP_DIR --out DST"
         raise WeightsError(f"{path} is not an HF-format LLaVA directory (model_type={model_type!r}){hint}")
+    try:
+        return LlavaConfig.from_pretrained(path, local_files_only=True)
+    except Exception as exc:
+        raise WeightsError(f"cannot read the LLaVA config {config_file}: {brief(exc)}") from None
+
+
+def load_llava(path: str | os.PathLike, dtype: torch.dtype = torch.float32) -> LlavaForConditionalGeneration:
+    """Loads an HF-format LLaVA directory from local files only, rejecting incomplete weights.
+
+    Raises:
+        WeightsError: the directory is missing, is still in the original LLaVA-Med format,
+            or its weights leave parameters uninitialised or contain unknown ones.
+    """
+    path = Path(path)
+    llava_directory_config(path)
     try:
         model, info = LlavaForConditionalGeneration.from_pretrained(
             path, dtype=dtype, local_files_only=True, trust_remote_code=False, output_loading_info=True
@@ -98,12 +112,14 @@ def load_llava(path: str | os.PathLike, dtype: torch.dtype = torch.float32) -> L
 def fit_vocabulary(model: LlavaForConditionalGeneration, vocab_size: int) -> None:
     """Grows the input embeddings and LM head to ``vocab_size`` rows (never shrinks).
 
-    New rows start at the mean of the existing embeddings, as HF's mean resizing does.
+    New rows start at the mean of the existing embeddings, as HF's mean resizing does (a model on
+    the ``meta`` device, which has shapes but no values, only gets the new shapes).
     """
-    current = model.get_input_embeddings().num_embeddings
+    embeddings = model.get_input_embeddings()
+    current = embeddings.num_embeddings
     if vocab_size > current:
         logger.info("growing the vocabulary from %d to %d tokens", current, vocab_size)
-        model.resize_token_embeddings(vocab_size, mean_resizing=True)
+        model.resize_token_embeddings(vocab_size, mean_resizing=not embeddings.weight.is_meta)
 
 
 def set_gradient_checkpointing(model: torch.nn.Module, enabled: bool) -> torch.nn.Module:

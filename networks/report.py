@@ -3,7 +3,8 @@
     python -m networks.report --config_file "['configs/model.json','configs/tiny.json']"
 
 Prints the candidate tokens, where each weight came from, and a table of parameters and
-trainable parameters per component (paper Sec. 4.3). Any config id can be overridden with
+trainable parameters per component (paper Sec. 4.3). The model is built as it would be trained
+(``training`` true: no ``checkpoint`` needed yet, ``llava_path`` and ``medsam_path`` are). Any config id can be overridden with
 ``--id value`` (for example ``--llava_path /weights/llava-med-hf``), as with ``monai.bundle run``.
 """
 
@@ -21,6 +22,9 @@ from monai.bundle import ConfigParser
 from networks.errors import ConfigError, run_command
 from networks.files import config_list
 from networks.trainable import format_report, trainable_report
+
+TRAINING = "training"
+"""Config id telling ``build_medisee`` that the heads may be untrained (:mod:`networks.weight_sources`)."""
 
 
 def _literal(value: str):
@@ -69,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"config file not found: {', '.join(missing)} (--config_file)")
         config = ConfigParser()
         config.read_config(files)
+        # the model as it would be trained: checking the weights before training needs no checkpoint yet
+        config[TRAINING] = True
         for key, value in zip(rest[::2], rest[1::2]):
             config[key.lstrip("-")] = _literal(value)
         print(describe(config))

@@ -38,6 +38,8 @@ DEFAULT_LOWER_PERCENTILE = 0.5
 DEFAULT_UPPER_PERCENTILE = 99.5
 EMPTY_FILL = 0.0
 """Value for non-finite voxels when an array has no finite value at all."""
+CHECK_CHUNK_ELEMENTS = 1 << 24
+"""Voxels checked at a time for non-finite values (a 64 MiB float32 slab): no volume-sized boolean mask."""
 
 
 def window_range(level: float, width: float) -> tuple[float, float]:
@@ -58,6 +60,9 @@ class CTWindowd(ScaleIntensityRanged):
         a_max: intensity mapped to 1.
         dtype: output type.
         allow_missing_keys: do not fail when a key is absent.
+        in_place: window a float tensor of the output type in its own memory (a volume-sized copy and
+            its temporaries saved; the values are those of MONAI's ``ScaleIntensityRange``, operation
+            for operation). Only for data nothing else holds, such as a volume just loaded.
 
     Raises:
         ConfigError: neither or both of ``preset`` and ``a_min``/``a_max`` are given, the preset
@@ -72,6 +77,7 @@ class CTWindowd(ScaleIntensityRanged):
         a_max: float | None = None,
         dtype: DtypeLike = np.float32,
         allow_missing_keys: bool = False,
+        in_place: bool = False,
     ) -> None:
         low, high = _resolve_window(preset, a_min, a_max)
         super().__init__(
@@ -84,6 +90,32 @@ class CTWindowd(ScaleIntensityRanged):
             dtype=dtype,
             allow_missing_keys=allow_missing_keys,
         )
+        self.in_place = in_place
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        """Windows each keyed image (in its own memory with ``in_place``, when it is a float tensor of the output type)."""
+        if not self.in_place:
+            return super().__call__(data)
+        d = dict(data)
+        for key in self.key_iterator(d):
+            image = d[key]
+            windowable = isinstance(image, torch.Tensor) and image.dtype == _torch_dtype(self.scaler.dtype)
+            d[key] = self.window_in_place(image) if windowable else self.scaler(image)
+        return d
+
+    def window_in_place(self, image: torch.Tensor) -> torch.Tensor:
+        """``ScaleIntensityRange``'s steps (shift, scale, map to [b_min, b_max], clip) done in ``image`` itself."""
+        s = self.scaler
+        plain = image.as_tensor() if isinstance(image, MetaTensor) else image
+        plain.sub_(s.a_min).div_(s.a_max - s.a_min).mul_(s.b_max - s.b_min).add_(s.b_min).clamp_(s.b_min, s.b_max)
+        return image
+
+
+def _torch_dtype(dtype: DtypeLike) -> torch.dtype | None:
+    """The torch dtype of a numpy or torch dtype (None stays None)."""
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    return torch.from_numpy(np.empty(0, dtype=dtype)).dtype
 
 
 def _resolve_window(preset: str | None, a_min: float | None, a_max: float | None) -> tuple[float, float]:
@@ -155,11 +187,9 @@ class FiniteValues(Transform):
     def __call__(self, img: NdarrayOrTensor) -> torch.Tensor:
         """Returns ``img`` as a tensor (MetaTensor when meta tracking is on) with finite values only."""
         img = convert_to_tensor(img, track_meta=get_track_meta())
-        if not img.is_floating_point():
+        if not img.is_floating_point() or all_finite(img):
             return img  # integer voxels are always finite
         finite = torch.isfinite(img)
-        if bool(finite.all()):
-            return img
         values = img[finite]
         low, high = (values.min().item(), values.max().item()) if values.numel() else (EMPTY_FILL, EMPTY_FILL)
         # repaired, not refused: one bad voxel should not stop a scan, but the user must hear of it
@@ -169,6 +199,14 @@ class FiniteValues(Transform):
             source or "(in memory)", img.numel() - values.numel(), img.numel(), low, high,
         )  # fmt: skip
         return torch.nan_to_num(img, nan=low, posinf=high, neginf=low)
+
+
+def all_finite(image: torch.Tensor) -> bool:
+    """Whether every value is finite, checked a slab at a time (no volume-sized boolean mask)."""
+    plain = convert_to_tensor(image, track_meta=False).reshape(-1) if image.is_contiguous() else None
+    if plain is None:
+        return bool(torch.isfinite(image).all())
+    return all(bool(torch.isfinite(part).all()) for part in plain.split(CHECK_CHUNK_ELEMENTS))
 
 
 class FiniteValuesd(MapTransform):

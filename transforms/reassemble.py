@@ -13,12 +13,12 @@ are converted to RAS by MONAI too).
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import torch
 from monai.data import MetaTensor
 from monai.transforms import Invertd
-from monai.transforms.utils import apply_affine_to_points, generate_spatial_bounding_box
+from monai.transforms.utils import apply_affine_to_points
 from monai.utils import TraceKeys, convert_to_tensor
 
 from networks.errors import DataError
@@ -29,6 +29,8 @@ from transforms.slicing import CHANNEL_DIMS, SPATIAL_AXES, check_axis, check_vol
 MM3_PER_ML = 1000.0
 PIXEL_CENTRE_OFFSET = 0.5
 """Distance from a pixel edge to its centre, in pixels."""
+SLAB_VOXELS = 1 << 24
+"""Voxels of a mask looked at at a time when describing it (:func:`foreground_slabs`)."""
 LOADER_OPERATIONS = ("Orientation",)
 """Transforms whose trace :func:`to_original_space` undoes (those :class:`LoadVolumed` records)."""
 
@@ -56,23 +58,45 @@ def slices_to_volume(slice_masks: SliceMasks, reference: MetaTensor, axis: int) 
         DataError: a slice index is out of range or a mask has the wrong shape.
     """
     check_axis(axis)
-    check_volume(reference)
     masks = {int(index): _with_channels(torch.as_tensor(mask)) for index, mask in dict(slice_masks).items()}
-    spatial = tuple(reference.shape[CHANNEL_DIMS:])
-    height, width = (spatial[a] for a in in_plane_axes(axis))
     first = next(iter(masks.values()), None)
     channels, dtype = (1, torch.uint8) if first is None else (first.shape[0], first.dtype)
-    volume = torch.zeros((channels, *spatial), dtype=dtype, device=reference.device)
+    volume = empty_mask_volume(reference, channels, dtype)
     for index, mask in masks.items():
-        if not 0 <= index < spatial[axis]:
-            raise DataError(f"slice index {index} is outside 0..{spatial[axis] - 1} along axis {axis}")
-        if tuple(mask.shape) != (channels, height, width):
-            expected = (channels, height, width)
-            raise DataError(f"mask of slice {index} has shape {tuple(mask.shape)}, expected {expected}")
-        take_slice(volume, axis, index).copy_(mask)
+        put_slice(volume, axis, index, mask)
+    return volume
+
+
+def empty_mask_volume(reference: MetaTensor, channels: int = 1, dtype: torch.dtype = torch.uint8) -> MetaTensor:
+    """A zero (K, X, Y, Z) volume on ``reference``'s grid (and device), with copies of its affine, metadata and trace.
+
+    Slices written into it with :func:`put_slice` land on the voxels they were taken from, so the
+    loader's inverse applies to it unchanged.
+
+    Raises:
+        DataError: ``reference`` is not (C, X, Y, Z).
+    """
+    check_volume(reference)
+    volume = torch.zeros((channels, *reference.shape[CHANNEL_DIMS:]), dtype=dtype, device=reference.device)
     return MetaTensor(
         volume, meta=copy.deepcopy(reference.meta), applied_operations=copy.deepcopy(reference.applied_operations)
     )
+
+
+def put_slice(volume: torch.Tensor, axis: int, index: int, mask: torch.Tensor) -> None:
+    """Writes one (H, W) or (K, H, W) mask into slice ``index`` along ``axis`` of a (K, X, Y, Z) volume.
+
+    Raises:
+        DataError: ``index`` is out of range or the mask's shape is not the slice's.
+    """
+    spatial = tuple(volume.shape[CHANNEL_DIMS:])
+    mask = _with_channels(torch.as_tensor(mask))
+    expected = (volume.shape[0], *(spatial[a] for a in in_plane_axes(axis)))
+    if not 0 <= index < spatial[axis]:
+        raise DataError(f"slice index {index} is outside 0..{spatial[axis] - 1} along axis {axis}")
+    if tuple(mask.shape) != expected:
+        raise DataError(f"mask of slice {index} has shape {tuple(mask.shape)}, expected {expected}")
+    take_slice(volume, axis, index).copy_(mask)
 
 
 def _with_channels(mask: torch.Tensor) -> torch.Tensor:
@@ -155,6 +179,21 @@ def voxel_to_world(points: torch.Tensor, affine: torch.Tensor) -> torch.Tensor:
     return world.reshape(points.shape)
 
 
+def mask_slabs(mask: torch.Tensor) -> Iterator[tuple[int, torch.Tensor]]:
+    """``(first index, (C, X, Y, k) view)`` of a (C, X, Y, Z) or (X, Y, Z) mask, slab by slab along Z.
+
+    A slab holds about :data:`SLAB_VOXELS` voxels, so what is computed from it (``slab > 0``) never
+    makes a volume-sized boolean mask (a 512x512x1000 one is 250 MiB; MONAI's
+    ``generate_spatial_bounding_box`` makes one first).
+    """
+    plain = convert_to_tensor(mask, track_meta=False)  # no MetaTensor metadata work per op
+    plain = plain if plain.ndim == len(SPATIAL_AXES) + CHANNEL_DIMS else plain[None]
+    plane = max(plain.shape[0] * plain.shape[1] * plain.shape[2], 1)
+    step = max(SLAB_VOXELS // plane, 1)
+    for start in range(0, plain.shape[-1], step):
+        yield start, plain[..., start : start + step]
+
+
 def box_3d(mask_volume: torch.Tensor) -> torch.Tensor | None:
     """Voxel-index bounding box of a (C, X, Y, Z) or (X, Y, Z) mask (foreground = values > 0).
 
@@ -162,18 +201,23 @@ def box_3d(mask_volume: torch.Tensor) -> torch.Tensor | None:
         (2, 3) int64 of the first and last foreground voxel index per axis (inclusive; the box's
         edges are these -/+ 0.5 in :func:`box_to_voxel_corners`' coordinates), or None when empty.
     """
-    mask = convert_to_tensor(mask_volume, track_meta=False)  # no MetaTensor metadata work per op
-    mask = mask if mask.ndim == len(SPATIAL_AXES) + CHANNEL_DIMS else mask[None]
-    start, end = generate_spatial_bounding_box(mask)
-    if all(s == e for s, e in zip(start, end)):
+    shape = mask_volume.shape[-len(SPATIAL_AXES) :]
+    along = [torch.zeros(n, dtype=torch.bool, device=mask_volume.device) for n in shape]
+    for start, values in mask_slabs(mask_volume):
+        slab = (values > 0).any(dim=0)  # foreground in any channel
+        in_plane = slab.any(dim=2)
+        along[0] |= in_plane.any(dim=1)
+        along[1] |= in_plane.any(dim=0)
+        along[2][start : start + slab.shape[2]] = slab.any(dim=1).any(dim=0)
+    if not bool(along[0].any()):
         return None
-    # generate_spatial_bounding_box returns exclusive ends
-    return torch.tensor([start, [e - 1 for e in end]], dtype=torch.int64)
+    present = [torch.nonzero(a).flatten() for a in along]
+    return torch.stack([torch.stack([p[0] for p in present]), torch.stack([p[-1] for p in present])]).cpu()
 
 
 def volume_ml(mask: torch.Tensor, affine: torch.Tensor) -> float:
     """Volume of a mask's foreground (voxels > 0, all channels) in millilitres, from the affine's voxel size."""
     affine = torch.as_tensor(affine, dtype=torch.float64)
     voxel_mm3 = torch.linalg.det(affine[: len(SPATIAL_AXES), : len(SPATIAL_AXES)]).abs().item()
-    # count_nonzero on a plain tensor: a bool sum on a MetaTensor took ~0.5 s for 512x512x200
-    return torch.count_nonzero(convert_to_tensor(mask, track_meta=False) > 0).item() * voxel_mm3 / MM3_PER_ML
+    voxels = sum(int(torch.count_nonzero(slab > 0)) for _, slab in mask_slabs(mask))
+    return voxels * voxel_mm3 / MM3_PER_ML

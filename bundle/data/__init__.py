@@ -1,10 +1,11 @@
 """Datasets: readers for SA-Med2D-20M, MLMR-SD pools, the MediSee test jsonl and NIfTI label maps;
-mixing, and the collate that builds model batches."""
+mixing, the collate that builds model batches, and the training loader that can fast-forward."""
 
 from bundle.data.base import Target, TargetDataset
 from bundle.data.batching import ConversationLengths, LengthGroupedBatchSampler
 from bundle.data.collate import MediSeeCollate
 from bundle.data.images2d import MediSeeTestDataset, SAMed2DDataset
+from bundle.data.loader import FastForwardBatchSampler, ResumableDataLoader
 from bundle.data.negatives import Negative, NegativeSampler
 from bundle.data.nifti import NiftiSliceDataset
 from bundle.data.queries import PromptPool, Query, QuestionSampler, read_prompt_pools
@@ -25,6 +26,8 @@ __all__ = [
     "mixed_dataset",
     "ConversationLengths",
     "LengthGroupedBatchSampler",
+    "FastForwardBatchSampler",
+    "ResumableDataLoader",
     "Negative",
     "NegativeSampler",
     "VolumeQuestion",

@@ -47,13 +47,16 @@ class VolumeCache:
         return value
 
 
-def intensity_transform(intensity: str | Mapping):
-    """``mr`` (percentile normalisation), a CT window preset name, or ``{"a_min", "a_max"}``."""
+def intensity_transform(intensity: str | Mapping, in_place: bool = False):
+    """``mr`` (percentile normalisation), a CT window preset name, or ``{"a_min", "a_max"}``.
+
+    ``in_place``: a CT window works in the image's own memory (:class:`transforms.CTWindowd`).
+    """
     if intensity == "mr":
         return MRNormalized(keys=["image"])
     if isinstance(intensity, Mapping):
-        return CTWindowd(keys=["image"], a_min=intensity.get("a_min"), a_max=intensity.get("a_max"))
-    return CTWindowd(keys=["image"], preset=intensity)
+        return CTWindowd(keys=["image"], a_min=intensity.get("a_min"), a_max=intensity.get("a_max"), in_place=in_place)
+    return CTWindowd(keys=["image"], preset=intensity, in_place=in_place)
 
 
 def read_dataset_json(dataset_dir: Path) -> dict:

@@ -7,11 +7,11 @@ NIfTI input (a file or a folder of them)::
 
 DICOM input (a folder holding a study)::
 
-    dicom_loader_op --dicom_study_list--> series_selector_op --study_selected_series_list--> series_to_volume_op
-    series_to_volume_op --image--> dicom_volume_op <--study_selected_series_list-- series_selector_op
+    dicom_loader_op --dicom_study_list--> series_selector_op --study_selected_series_list--> dicom_volume_op
     dicom_volume_op --volume--> medisee_reasoning_op --prediction--> nifti_mask_writer_op, result_writer_op,
                                                                      dicom_seg_writer_op
-    series_selector_op --study_selected_series_list--> dicom_seg_writer_op
+
+The volume carries the instances it was made of to the SEG writer.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from typing import Any
 
 from monai.deploy.conditions import CountCondition
 from monai.deploy.core import Application, Operator
-from monai.deploy.operators import DICOMSeriesToVolumeOperator
 
 from bundle.deploy import ports
 from bundle.deploy.dicom_inputs import DicomStudyLoaderOperator, DicomVolumeOperator, VolumeSeriesSelectorOperator
@@ -62,12 +61,10 @@ class MediSeeApp(Application):
         reasoning = MediSeeReasoningOperator(
             self, bundle=bundle, query=self.settings.query, name="medisee_reasoning_op"
         )
-        if self.settings.source.kind is InputKind.DICOM:
-            volumes, selector = self.compose_dicom_input()
-        else:
-            volumes, selector = self.compose_nifti_input(), None
+        dicom = self.settings.source.kind is InputKind.DICOM
+        volumes = self.compose_dicom_input(bundle) if dicom else self.compose_nifti_input()
         self.add_flow(volumes, reasoning, {(ports.VOLUME, ports.VOLUME)})
-        self.compose_outputs(reasoning, bundle, selector)
+        self.compose_outputs(reasoning, bundle, dicom)
 
     def compose_nifti_input(self) -> Operator:
         """The NIfTI reader, run once per volume; returns the operator that emits ``volume``."""
@@ -75,32 +72,34 @@ class MediSeeApp(Application):
         once_each = CountCondition(self, len(volumes))
         return NiftiVolumeLoaderOperator(self, once_each, volumes=volumes, name="nifti_loader_op")
 
-    def compose_dicom_input(self) -> tuple[Operator, Operator]:
-        """The SDK's DICOM chain and its conversion to a volume.
+    def compose_dicom_input(self, bundle: MediSeeBundle) -> Operator:
+        """The SDK's DICOM loader and series selector, then the volume by the bundle's series rules.
 
         Returns:
-            the operator that emits ``volume`` and the series selector (the SEG writer needs its choice).
+            the operator that emits ``volume``.
         """
         source = self.settings.source
         loader = DicomStudyLoaderOperator(
             self, CountCondition(self, ONE_SHOT), input_folder=source.path, name="dicom_loader_op"
         )
         selector = VolumeSeriesSelectorOperator(self, source=source.path, name="series_selector_op")
-        to_volume = DICOMSeriesToVolumeOperator(self, name="series_to_volume_op")
-        volume = DicomVolumeOperator(self, source=source.volumes[0], name="dicom_volume_op")
+        volume = DicomVolumeOperator(
+            self,
+            source=source.volumes[0],
+            slice_spacing_tolerance=bundle.slice_spacing_tolerance,
+            name="dicom_volume_op",
+        )
         self.add_flow(loader, selector, {(ports.DICOM_STUDIES, ports.DICOM_STUDIES)})
-        self.add_flow(selector, to_volume, {(ports.SELECTED_SERIES, ports.SELECTED_SERIES)})
         self.add_flow(selector, volume, {(ports.SELECTED_SERIES, ports.SELECTED_SERIES)})
-        self.add_flow(to_volume, volume, {(ports.DICOM_IMAGE, ports.DICOM_IMAGE)})
-        return volume, selector
+        return volume
 
-    def compose_outputs(self, reasoning: Operator, bundle: MediSeeBundle, selector: Operator | None) -> None:
-        """The writers of each prediction: NIfTI mask and result JSON, plus the DICOM SEG when there is a source series.
+    def compose_outputs(self, reasoning: Operator, bundle: MediSeeBundle, dicom: bool) -> None:
+        """The writers of each prediction: NIfTI mask and result JSON, plus the DICOM SEG for DICOM input.
 
         Args:
             reasoning: the operator emitting ``prediction``.
             bundle: the bundle configs (weights and slice axis for the result JSON).
-            selector: the DICOM series selector, or None for NIfTI input.
+            dicom: whether the input is DICOM.
         """
         layout = DeployOutputLayout(self.settings.output_dir, self.settings.overwrite)
         writers = [
@@ -109,9 +108,7 @@ class MediSeeApp(Application):
                 self, layout=layout, weights=bundle.weights, slice_axis=bundle.slice_axis, name="result_writer_op"
             ),
         ]
-        if selector is not None:
-            seg_writer = DicomSegWriterOperator(self, layout=layout, name="dicom_seg_writer_op")
-            self.add_flow(selector, seg_writer, {(ports.SELECTED_SERIES, ports.SELECTED_SERIES)})
-            writers.append(seg_writer)
+        if dicom:
+            writers.append(DicomSegWriterOperator(self, layout=layout, name="dicom_seg_writer_op"))
         for writer in writers:
             self.add_flow(reasoning, writer, {(ports.PREDICTION, ports.PREDICTION)})

@@ -5,6 +5,10 @@ The SDK's own options keep their names and environment defaults (``-i``/``HOLOSC
 question, the bundle config list and the weights. Everything is checked before the model or the
 graph is built, so a bad input, question or config costs seconds and writes nothing; user errors
 print one ``error: ...`` line and exit with status 1 (``--debug`` shows the traceback).
+
+Runs are quiet by default (:mod:`bundle.quiet`): library notices are silenced before the SDK (and
+so holoscan) is imported, which is why the SDK is imported inside the functions here. ``-l DEBUG``
+or ``--debug`` shows everything.
 """
 
 from __future__ import annotations
@@ -14,11 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from monai.deploy.core import AppContext
-from monai.deploy.core.arg_parser import set_up_logging
-
-from bundle.deploy.app import MediSeeApp
-from bundle.deploy.outputs import DeployOutputLayout
+from bundle.deploy.model import MediSeeBundle
 from bundle.deploy.settings import (
     DEFAULT_CONFIG_FILES,
     QUERY_ENV,
@@ -27,13 +27,15 @@ from bundle.deploy.settings import (
     model_settings,
     resolve_query,
 )
-from bundle.deploy.sources import InputKind, resolve_input
+from bundle.deploy.sources import InputKind, check_dicom_study, resolve_input
 from bundle.inference.settings import flag
+from bundle.quiet import QUIET_LEVEL, quiet_libraries
 from networks.errors import ConfigError, run_command
 from transforms.loading import nifti_header_shape
 
 PROGRAM = "python -m bundle.deploy"
 LOG_LEVELS = ("DEBUG", "INFO", "WARN", "ERROR", "CRITICAL")
+VERBOSE_LEVEL = "DEBUG"
 
 
 def overwrite_flag(value: str) -> bool:
@@ -63,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config",
         help="bundle config path or list, e.g. \"['configs/model.json','configs/tiny.json','configs/inference.json']\" "
-        f"(default: {list(DEFAULT_CONFIG_FILES)})",
+        f"(default: the demo model, {list(DEFAULT_CONFIG_FILES)} with its checkpoint)",
     )
     for setting in WEIGHT_SETTINGS:
         parser.add_argument(f"--{setting}", help=f"override the config's '{setting}'")
@@ -76,9 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace existing outputs (--overwrite, or --overwrite true/false)",
     )
     parser.add_argument(
-        "-l", "--log-level", dest="log_level", type=str.upper, choices=LOG_LEVELS, help="log level of the SDK's logging"
+        "-l",
+        "--log-level",
+        dest="log_level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        help=f"log level (default {QUIET_LEVEL}, library notices silenced; {VERBOSE_LEVEL} shows everything)",
     )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and every library's output")
     return parser
 
 
@@ -86,9 +93,13 @@ def app_settings(args: argparse.Namespace) -> AppSettings:
     """Resolves and checks the run's settings, in the order a user would fix them.
 
     Raises:
-        MediSeeError: the input is missing or unreadable, the question empty, a config missing, or
-            outputs exist without ``--overwrite`` (each names the file or setting).
+        MediSeeError: the input is missing or unreadable (a refused DICOM series included), the question
+            empty, a config missing, or outputs exist without ``--overwrite`` (each names the file or setting).
     """
+    from monai.deploy.core import AppContext
+
+    from bundle.deploy.outputs import DeployOutputLayout
+
     # the SDK's own resolution of -i/-o and their HOLOSCAN_* environment variables
     paths = AppContext({"input": args.input, "output": args.output})
     source = resolve_input(paths.input_path)
@@ -97,14 +108,23 @@ def app_settings(args: argparse.Namespace) -> AppSettings:
             nifti_header_shape(volume.path)  # empty, non-NIfTI, 2D, 4D: refused before the model is built
     query = resolve_query(args.query, os.environ)
     model = model_settings(args.config, {setting: getattr(args, setting) for setting in WEIGHT_SETTINGS})
+    if source.kind is InputKind.DICOM:  # refused series, mosaics ... found before the model is built
+        check_dicom_study(source.path, MediSeeBundle(model).slice_spacing_tolerance)
     settings = AppSettings(source, Path(paths.output_path), query, model, args.overwrite)
     DeployOutputLayout(settings.output_dir, settings.overwrite).check_free(source.entries())
     return settings
 
 
 def run(args: argparse.Namespace) -> None:
-    """Checks the settings, then builds and runs the app."""
-    set_up_logging(args.log_level)
+    """Quiets the libraries (unless debugging), checks the settings, then builds and runs the app."""
+    verbose = args.debug or args.log_level == VERBOSE_LEVEL
+    if not verbose:
+        quiet_libraries()  # before the SDK is imported: holoscan reads its log level when it starts
+    from monai.deploy.core.arg_parser import set_up_logging
+
+    from bundle.deploy.app import MediSeeApp
+
+    set_up_logging(args.log_level or (None if verbose else QUIET_LEVEL))
     MediSeeApp(app_settings(args)).run()
 
 

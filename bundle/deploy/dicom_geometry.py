@@ -1,40 +1,76 @@
-"""The geometry of a DICOM series, and its volume as the bundle's (1, X, Y, Z) MetaTensor.
+"""The selected DICOM series as the bundle's (1, X, Y, Z) volume, by the rules of :mod:`transforms.dicom_series`.
 
-The SDK's ``DICOMSeriesToVolumeOperator`` sorts the series' instances along the slice normal and
-stacks their pixels as a (D, H, W) array (slice, row, column). Its own affine scales the row
-direction by PixelSpacing[0], which is the spacing *between rows*; for pixels that are not square
-that puts the two in-plane spacings on the wrong axes. The affine here is computed from the
-sorted instances instead: voxel axes (column, row, slice), DICOM's LPS converted to RAS, the
-same affine ITK/MONAI give the series.
+The SDK's loader and selector give the chosen series' instances; their headers decide the volume
+(which images, in what order, on what grid: localizers left out, uneven spacing and gantry tilt
+detected, enhanced multi-frame instances placed frame by frame, mosaics refused) and ITK reads
+exactly those slices, as the inference workflow's reader does (:class:`transforms.dicom_reader.DicomSeriesReader`).
+The :class:`DicomSource` travels with the volume to the DICOM SEG writer, which references the
+instances (or frames) the volume was made of.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from monai.data import MetaTensor
-from monai.deploy.core import Image
 from monai.deploy.core.domain.dicom_series import DICOMSeries
 from monai.deploy.core.domain.dicom_series_selection import StudySelectedSeries
 from monai.utils import MetaKeys, SpaceKeys
 
 from networks.errors import DataError
+from transforms.dicom_reader import DicomSeriesReader, report
+from transforms.dicom_series import DEFAULT_TOLERANCE, SliceStack, plan_series
 from transforms.keys import FILENAME
 
-LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
-"""DICOM patient coordinates (LPS) -> the RAS world of NIfTI and MONAI."""
 DHW_TO_XYZ = (2, 1, 0)
-"""(slice, row, column) array -> (column, row, slice) voxel axes, the order of ITK/MONAI's DICOM volumes."""
-MIN_SLICES = 2
-"""Slices needed to know the step between them (a 3D volume)."""
-SPATIAL_DIMS = 3
+"""(slice, row, column) frames <-> (column, row, slice) voxel axes; reversing axes is its own inverse."""
+
+
+@dataclass(frozen=True)
+class DicomSource:
+    """The instances of the selected series and the stack the volume was made of.
+
+    Attributes:
+        datasets: the series' instances, as the SDK loaded them.
+        stack: the slices of the volume, in order (:func:`transforms.dicom_series.plan_stack`).
+        series_uid: the series' SeriesInstanceUID.
+    """
+
+    datasets: tuple[Any, ...]
+    stack: SliceStack
+    series_uid: str
+
+    def source_images(self) -> list[Any]:
+        """The instances a SEG of the volume references: one per slice, or the one multi-frame instance."""
+        if self.stack.frames() is not None:
+            return [self.datasets[self.stack.images[0].source]]
+        return [self.datasets[image.source] for image in self.stack.images]
+
+    def frames(self, mask: torch.Tensor) -> np.ndarray:
+        """A (1, X, Y, Z) mask as boolean (frame, row, column) frames in the order of :meth:`source_images`' frames.
+
+        Raises:
+            DataError: the mask does not have the stack's shape.
+        """
+        if tuple(mask.shape[1:]) != self.stack.shape:
+            raise DataError(f"mask of shape {tuple(mask.shape[1:])} does not fit DICOM series {self.series_uid}")
+        frames = (torch.as_tensor(mask)[0] > 0).permute(*DHW_TO_XYZ).cpu().numpy()  # (slice, row, column)
+        order = self.stack.frames()
+        if order is None:
+            return frames
+        (instance,) = self.source_images()
+        stored = np.zeros((int(instance.NumberOfFrames), *frames.shape[1:]), dtype=bool)
+        stored[order] = frames  # frames left out of the volume (none for one stack) stay empty
+        return stored
 
 
 def selected_series(selection: Sequence[StudySelectedSeries]) -> DICOMSeries:
-    """The series the SDK's series-to-volume operator converts: the first one selected in the first study.
+    """The series the selector chose: the first one selected in the first study.
 
     Raises:
         DataError: nothing was selected.
@@ -44,60 +80,45 @@ def selected_series(selection: Sequence[StudySelectedSeries]) -> DICOMSeries:
     return selection[0].selected_series[0].series
 
 
-def series_affine(series: DICOMSeries) -> np.ndarray:
-    """The voxel (column, row, slice) -> RAS mm affine of a series whose instances are sorted along the slice normal.
-
-    Column index steps along a row: the row direction cosine (ImageOrientationPatient[:3]) times the
-    column spacing (PixelSpacing[1]); row index steps down a column: the column cosine times
-    PixelSpacing[0]; slice index steps from the first to the last ImagePositionPatient.
-
-    Raises:
-        DataError: fewer than two slices, or geometry attributes missing (names the series).
-    """
-    instances = [sop.get_native_sop_instance() for sop in series.get_sop_instances()]
-    uid = series.SeriesInstanceUID
-    if len(instances) < MIN_SLICES:
-        raise DataError(f"DICOM series {uid} has {len(instances)} slice(s); a 3D volume is needed")
-    first, last = instances[0], instances[-1]
-    try:
-        cosines = np.asarray(first.ImageOrientationPatient, dtype=np.float64)
-        row_spacing, column_spacing = (float(value) for value in first.PixelSpacing)
-        start = np.asarray(first.ImagePositionPatient, dtype=np.float64)
-        end = np.asarray(last.ImagePositionPatient, dtype=np.float64)
-    except (AttributeError, TypeError, ValueError) as exc:
-        raise DataError(f"DICOM series {uid} lacks its geometry ({type(exc).__name__}: {exc})") from None
-    lps = np.eye(SPATIAL_DIMS + 1)
-    lps[:SPATIAL_DIMS, 0] = cosines[:SPATIAL_DIMS] * column_spacing
-    lps[:SPATIAL_DIMS, 1] = cosines[SPATIAL_DIMS:] * row_spacing
-    lps[:SPATIAL_DIMS, 2] = (end - start) / (len(instances) - 1)
-    lps[:SPATIAL_DIMS, SPATIAL_DIMS] = start
-    return LPS_TO_RAS @ lps
-
-
-def series_volume(image: Image, series: DICOMSeries, source: Path) -> MetaTensor:
-    """The SDK's (D, H, W) volume of ``series`` as a (1, X, Y, Z) float32 MetaTensor with the series' RAS affine.
+def series_source(
+    series: DICOMSeries, tolerance: float = DEFAULT_TOLERANCE, repeats: Sequence[Any] = ()
+) -> DicomSource:
+    """The series' stack, decided from its instances' headers; what was decided is logged as warnings.
 
     Args:
-        image: the SDK series-to-volume operator's output (intensities already rescaled, e.g. to HU).
-        series: the series it was made from (its instances sorted by that operator).
-        source: the input folder, recorded as the volume's file name.
+        series: the selected series.
+        tolerance: ``slice_spacing_tolerance``.
+        repeats: headers of instances the SDK's loader left out at repeated positions (the rules decide again).
 
     Raises:
-        DataError: the array is not 3D or does not have one slice per instance.
+        DataError: the series is refused (a mosaic, no stack of parallel slices, two images at one position).
     """
-    array = np.asarray(image.asnumpy())
-    slices = len(series.get_sop_instances())
-    if array.ndim != SPATIAL_DIMS or array.shape[0] != slices:
-        raise DataError(
-            f"DICOM series {series.SeriesInstanceUID}: volume of shape {array.shape} for {slices} slices; "
-            "a single-channel 3D series is needed"
-        )
-    voxels = torch.from_numpy(np.ascontiguousarray(array.transpose(DHW_TO_XYZ), dtype=np.float32))[None]
-    affine = torch.as_tensor(series_affine(series))
-    meta = {
-        FILENAME: str(source),
-        MetaKeys.ORIGINAL_AFFINE: affine.clone(),
-        MetaKeys.SPATIAL_SHAPE: np.asarray(voxels.shape[1:]),
-        MetaKeys.SPACE: SpaceKeys.RAS,
-    }
+    datasets = tuple(sop.get_native_sop_instance() for sop in series.get_sop_instances()) + tuple(repeats)
+    uid = str(series.SeriesInstanceUID)
+    names = [str(getattr(ds, "filename", "") or ds.SOPInstanceUID) for ds in datasets]
+    where = f"DICOM series {uid}"
+    stack = plan_series(datasets, names, where, tolerance)
+    report(stack, where)
+    return DicomSource(datasets, stack, uid)
+
+
+def series_volume(source: DicomSource, folder: Path, reader: DicomSeriesReader | None = None) -> MetaTensor:
+    """The stack's voxels (HU, read by ITK in slice order) as a (1, X, Y, Z) float32 MetaTensor, RAS affine.
+
+    Args:
+        source: the series and its stack.
+        folder: the input folder, recorded as the volume's file name.
+        reader: the DICOM reader (its tolerance is not used: the stack is decided already).
+
+    Raises:
+        DataError: an instance was not loaded from a file, or ITK decodes another shape.
+    """
+    reader = reader or DicomSeriesReader()
+    files = [getattr(ds, "filename", None) for ds in source.datasets]
+    if any(not isinstance(name, (str, Path)) for name in files):
+        raise DataError(f"DICOM series {source.series_uid}: an instance was not read from a file")
+    array, meta = reader.get_data(reader.read_stack(source.stack, [str(name) for name in files]))
+    affine = torch.as_tensor(meta.pop(MetaKeys.AFFINE))
+    meta.update({FILENAME: str(folder), MetaKeys.SPACE: SpaceKeys.RAS})
+    voxels = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None]
     return MetaTensor(voxels, affine=affine, meta=meta)

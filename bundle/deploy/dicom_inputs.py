@@ -1,9 +1,11 @@
 """DICOM input operators: the SDK's loader and series selector, and the step to the bundle's volume.
 
-The graph is the SDK's usual one (loader -> series selector -> series-to-volume) followed by
-:class:`DicomVolumeOperator`. The two SDK subclasses only change what a user sees when the input
-holds no usable series: a one-line :class:`networks.errors.DataError` naming the folder instead of
-the SDK's generic exceptions.
+The graph is the SDK's loader -> series selector, then :class:`DicomVolumeOperator`, which makes the
+volume by the bundle's DICOM series rules (:mod:`transforms.dicom_series`) instead of the SDK's
+series-to-volume operator, which stacks every instance of the series (localizers, repeated positions,
+the frames of an enhanced instance as one 2D image) and averages the slice spacing. The two SDK
+subclasses only change what a user sees when the input holds no usable series: a one-line
+:class:`networks.errors.DataError` naming the folder instead of the SDK's generic exceptions.
 """
 
 from __future__ import annotations
@@ -12,26 +14,63 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pydicom
 from monai.deploy.core import Fragment, Operator, OperatorSpec
 from monai.deploy.exceptions import ItemNotExistsError
 from monai.deploy.operators import DICOMDataLoaderOperator, DICOMSeriesSelectorOperator
 
 from bundle.deploy import ports
-from bundle.deploy.dicom_geometry import selected_series, series_volume
+from bundle.deploy.dicom_geometry import selected_series, series_source, series_volume
+from bundle.deploy.sources import DICOM_MODALITIES
 from bundle.inference import keys as K
 from bundle.inference.inputs import VolumeSource
 from networks.errors import DataError
+from transforms.dicom_reader import DicomSeriesReader
+from transforms.dicom_series import DEFAULT_TOLERANCE
 
-SELECTION_RULES = json.dumps({"selections": [{"name": "CT or MR volume", "conditions": {"Modality": "(?i)^(CT|MR)$"}}]})
+SELECTION_RULES = json.dumps(
+    {"selections": [{"name": "CT or MR volume", "conditions": {"Modality": f"(?i)^({'|'.join(DICOM_MODALITIES)})$"}}]}
+)
 """The SDK selector's rules: CT and MR series (MediSee's modalities); the largest one is used."""
+
+
+REPEATS = "medisee_repeats"
+"""Attribute of a loaded ``DICOMSeries``: headers of its instances the SDK left out as repeated positions."""
 
 
 class DicomStudyLoaderOperator(DICOMDataLoaderOperator):
     """The SDK's DICOM loader (all instances under ``input_folder``, grouped into studies and series).
 
+    The SDK keeps one instance per position, the one with the higher AcquisitionNumber, else the first
+    it read. The bundle's series rules keep the later acquisition too but refuse a position they
+    cannot decide (:mod:`transforms.dicom_series`), so the headers of the instances the SDK left out
+    stay with their series (:data:`REPEATS`) for those rules to see.
+
     Named output:
         dicom_study_list: the ``DICOMStudy`` objects.
     """
+
+    def _load_data(self, files: list[str]) -> list:
+        # the SDK 4.0.0 loader's one step that reads files (pinned in pyproject.toml)
+        studies = super()._load_data(files)
+        kept = {
+            str(sop.get_native_sop_instance().SOPInstanceUID)
+            for study in studies
+            for series in study.get_all_series()
+            for sop in series.get_sop_instances()
+        }
+        repeats: dict[str, list] = {}
+        for name in files:
+            try:
+                ds = pydicom.dcmread(name, stop_before_pixels=True)
+            except (pydicom.errors.InvalidDicomError, OSError, ValueError, EOFError):
+                continue
+            if str(ds.get("SOPInstanceUID")) not in kept and "ImagePositionPatient" in ds:
+                repeats.setdefault(str(ds.get("SeriesInstanceUID")), []).append(ds)
+        for study in studies:
+            for series in study.get_all_series():
+                setattr(series, REPEATS, repeats.get(str(series.SeriesInstanceUID), []))
+        return studies
 
     def load_data_to_studies(self, input_path: Path) -> list:
         """The studies under ``input_path``.
@@ -51,7 +90,7 @@ class VolumeSeriesSelectorOperator(DICOMSeriesSelectorOperator):
     Named input:
         dicom_study_list: the loader's studies.
     Named output:
-        study_selected_series_list: the selection; the SDK converts and MediSee reads its first series.
+        study_selected_series_list: the selection; MediSee reads its first series.
 
     Args:
         fragment: the application.
@@ -77,35 +116,42 @@ class VolumeSeriesSelectorOperator(DICOMSeriesSelectorOperator):
 
 
 class DicomVolumeOperator(Operator):
-    """The SDK's DICOM ``Image`` as the bundle's volume, with the affine computed from the series itself.
+    """The selected series as the bundle's volume, by the bundle's DICOM series rules.
 
-    Named inputs:
-        image: the SDK series-to-volume operator's (D, H, W) ``Image``.
-        study_selected_series_list: the selection it was made from.
+    Named input:
+        study_selected_series_list: the selector's choice.
     Named output:
-        volume: ``{"image": (1, X, Y, Z) float32 MetaTensor (RAS affine), "name": str}``.
+        volume: ``{"image": (1, X, Y, Z) float32 MetaTensor (RAS affine), "name": str, "dicom_source": DicomSource}``.
 
     Args:
         fragment: the application.
         source: the input folder and the name its outputs get.
+        slice_spacing_tolerance: the bundle's tolerance for uneven slices (fraction of the step).
     """
 
-    def __init__(self, fragment: Fragment, *args: Any, source: VolumeSource, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        fragment: Fragment,
+        *args: Any,
+        source: VolumeSource,
+        slice_spacing_tolerance: float = DEFAULT_TOLERANCE,
+        **kwargs: Any,
+    ) -> None:
         self.source = source
+        self.reader = DicomSeriesReader(slice_spacing_tolerance)
         super().__init__(fragment, *args, **kwargs)
 
     def setup(self, spec: OperatorSpec) -> None:
-        spec.input(ports.DICOM_IMAGE)
         spec.input(ports.SELECTED_SERIES)
         spec.output(ports.VOLUME)
 
     def compute(self, op_input: Any, op_output: Any, context: Any) -> None:
-        """Emits the selected series as a volume.
+        """Emits the selected series as a volume, with the instances it came from.
 
         Raises:
-            DataError: the series is not a 3D volume or lacks its geometry.
+            DataError: the series is refused (names it and why).
         """
-        image = op_input.receive(ports.DICOM_IMAGE)
         series = selected_series(op_input.receive(ports.SELECTED_SERIES))
-        volume = series_volume(image, series, self.source.path)
-        op_output.emit({K.IMAGE: volume, K.NAME: self.source.name}, ports.VOLUME)
+        dicom = series_source(series, self.reader.tolerance, getattr(series, REPEATS, ()))
+        volume = series_volume(dicom, self.source.path, self.reader)
+        op_output.emit({K.IMAGE: volume, K.NAME: self.source.name, ports.DICOM_SOURCE: dicom}, ports.VOLUME)

@@ -104,6 +104,11 @@ class MediSeeBundle:
         return int(self.parser.get_parsed_content("slice_axis"))
 
     @cached_property
+    def slice_spacing_tolerance(self) -> float:
+        """How far a DICOM slice may lie off a regular grid (fraction of the step; ``slice_spacing_tolerance``)."""
+        return float(self.parser.get_parsed_content("slice_spacing_tolerance"))
+
+    @cached_property
     def weights(self) -> dict[str, Any]:
         """The ``llava_path``, ``medsam_path`` and ``checkpoint`` the model is loaded from (for the result JSON)."""
         return dict(self.parser.get_parsed_content("weights"))

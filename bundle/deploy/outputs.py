@@ -14,7 +14,6 @@ from typing import Any
 from monai.deploy.core import Fragment, Operator, OperatorSpec
 
 from bundle.deploy import ports
-from bundle.deploy.dicom_geometry import selected_series
 from bundle.deploy.segmentation import SEG_FILE, SaveDicomSegd
 from bundle.inference import SaveMaskd, SaveResultd
 from bundle.inference import keys as K
@@ -113,11 +112,10 @@ class ResultWriterOperator(PredictionWriterOperator):
 
 
 class DicomSegWriterOperator(PredictionWriterOperator):
-    """Writes ``NAME_seg.dcm``: a DICOM SEG of the mask referencing the selected source series.
+    """Writes ``NAME_seg.dcm``: a DICOM SEG of the mask referencing the instances the volume was made of.
 
-    Named inputs:
-        prediction: the reasoning operator's dictionary.
-        study_selected_series_list: the SDK selector's choice (the series the volume was made from).
+    Named input:
+        prediction: the reasoning operator's dictionary (with the volume's ``dicom_source``).
 
     Args:
         fragment: the application.
@@ -126,13 +124,3 @@ class DicomSegWriterOperator(PredictionWriterOperator):
 
     def __init__(self, fragment: Fragment, *args: Any, layout: OutputLayout, **kwargs: Any) -> None:
         super().__init__(fragment, *args, writer=SaveDicomSegd(layout), **kwargs)
-
-    def setup(self, spec: OperatorSpec) -> None:
-        super().setup(spec)
-        spec.input(ports.SELECTED_SERIES)
-
-    def compute(self, op_input: Any, op_output: Any, context: Any) -> None:
-        """Writes the SEG of the received prediction over its source series."""
-        prediction = op_input.receive(ports.PREDICTION)
-        series = selected_series(op_input.receive(ports.SELECTED_SERIES))
-        self.writer({**prediction, ports.SOURCE_SERIES: series})

@@ -3,8 +3,8 @@
 Messages between MediSee operators are the bundle's per-volume dictionaries
 (:mod:`bundle.inference.keys`): a ``volume`` holds ``image`` (a (1, X, Y, Z) MetaTensor on the
 input's own grid, RAS affine) and ``name``; a ``prediction`` adds ``query``, ``pred`` (the mask on
-that grid), ``slices``, ``answer``, ``answer_slice`` and ``result``. The DICOM ports keep the SDK's
-own names, so its operators plug in unchanged.
+that grid), ``slices``, ``answer``, ``answer_slice`` and ``result``; DICOM volumes also carry their
+``dicom_source``. The DICOM ports keep the SDK's own names, so its operators plug in unchanged.
 """
 
 from __future__ import annotations
@@ -19,10 +19,7 @@ DICOM_STUDIES = "dicom_study_list"
 """The SDK DICOM loader's studies."""
 
 SELECTED_SERIES = "study_selected_series_list"
-"""The SDK series selector's choice (-> series-to-volume, DICOM volume, DICOM SEG writer)."""
+"""The SDK series selector's choice (-> DICOM volume operator)."""
 
-DICOM_IMAGE = "image"
-"""The SDK series-to-volume operator's ``Image`` (a (D, H, W) array and the series' metadata)."""
-
-SOURCE_SERIES = "source_series"
-"""Data dictionary entry: the ``DICOMSeries`` a DICOM SEG references."""
+DICOM_SOURCE = "dicom_source"
+"""Data dictionary entry: the :class:`bundle.deploy.dicom_geometry.DicomSource` a volume was made of (for the SEG)."""

@@ -23,11 +23,15 @@ from networks.files import config_list
 BUNDLE_ROOT = Path(__file__).resolve().parents[2]
 """The bundle's root folder; default config paths are relative to it."""
 
-DEFAULT_CONFIG_FILES: tuple[str, ...] = ("configs/model.json", "configs/inference.json")
-"""The bundle config list the app runs without ``--config`` (relative to :data:`BUNDLE_ROOT`), merged in order.
+DEFAULT_CONFIG_FILES: tuple[str, ...] = ("configs/model.json", "configs/demo_model.json", "configs/inference.json")
+"""The bundle config list the app runs without ``--config`` (relative to :data:`BUNDLE_ROOT`), merged in order:
+the demo model.
 
-The one place to change when the bundle ships a default model (e.g. add its override config).
+``configs/demo_model.json`` holds the demo model's sizes; ``configs/demo.json`` is not used, since
+it also names the demo's image, question and output folder, which the app takes from its own options.
 """
+DEFAULT_WEIGHTS = {"checkpoint": "models/demo"}
+"""The weights of :data:`DEFAULT_CONFIG_FILES` (relative to :data:`BUNDLE_ROOT`), unless the command line gives its own."""
 
 WEIGHT_SETTINGS = ("checkpoint", "llava_path", "medsam_path")
 """Config ids the command line may override (the weights the bundle loads)."""
@@ -94,12 +98,15 @@ def config_files(value: str | None) -> tuple[Path, ...]:
 def model_settings(config: str | None, weights: Mapping[str, str | None]) -> ModelSettings:
     """The configs of ``--config`` with the weight paths given on the command line as overrides.
 
+    Without ``--config``, the demo model (:data:`DEFAULT_CONFIG_FILES` and :data:`DEFAULT_WEIGHTS`).
+
     Args:
         config: the ``--config`` value, or None for the default list.
         weights: ``checkpoint``, ``llava_path`` and ``medsam_path`` as given (None = the config's own).
     """
-    overrides = {key: str(Path(value).expanduser()) for key, value in weights.items() if value is not None}
-    return ModelSettings(config_files(config), overrides)
+    defaults = {key: str(BUNDLE_ROOT / value) for key, value in DEFAULT_WEIGHTS.items()} if config is None else {}
+    given = {key: str(Path(value).expanduser()) for key, value in weights.items() if value is not None}
+    return ModelSettings(config_files(config), {**defaults, **given})
 
 
 def app_config_file(environ: Mapping[str, str] = os.environ) -> Path:

@@ -22,6 +22,11 @@ from bundle.inference.inputs import (
     volume_name,
 )
 from networks.errors import DataError
+from transforms.dicom_reader import read_series_headers
+from transforms.dicom_series import plan_series
+
+DICOM_MODALITIES = ("CT", "MR")
+"""The modalities the app reads (the series selector's rule; MediSee's modalities)."""
 
 
 class InputKind(enum.Enum):
@@ -80,3 +85,16 @@ def _dicom_input(folder: Path) -> AppInput:
     if not any(p.is_file() for p in folder.rglob("*")):
         raise DataError(f"image folder {folder} holds no NIfTI files ({', '.join(NIFTI_SUFFIXES)}) and no DICOM files")
     return AppInput(folder, InputKind.DICOM, (VolumeSource(folder, volume_name(folder), SERIES_READER),))
+
+
+def check_dicom_study(folder: Path, tolerance: float) -> None:
+    """Applies the series selector's rule (the largest CT or MR series) and the series rules to the headers.
+
+    The graph does the same on the SDK's loaded series; checked here, a refused series stops the run
+    before the model is built.
+
+    Raises:
+        DataError: no CT or MR images, or the series is refused (names it and why).
+    """
+    datasets, files = read_series_headers(folder, recursive=True, modalities=DICOM_MODALITIES, warn=False)
+    plan_series(datasets, files, f"DICOM series {datasets[0].get('SeriesInstanceUID', '')}", tolerance)

@@ -2,8 +2,15 @@
 
 A checkpoint is a directory ``<save_dir>/iteration_<N>/`` holding a MediSee checkpoint (the
 trained weights as safetensors, the architecture json and the tokenizer: usable directly as the
-bundle's ``checkpoint``) and ``training_state.pt`` (optimizer, scheduler, engine counters and RNG
-states, loadable with ``weights_only=True``).
+bundle's ``checkpoint``) and ``training_state.pt`` (optimizer, scheduler, engine counters, the
+loader's position and random states, loadable with ``weights_only=True``).
+
+A resumed run is the same run: it ends with the weights the uninterrupted run ends with. Besides
+weights, optimizer and scheduler, that takes every random state (torch's, CUDA's, Python's and
+NumPy's, at the save) and the rest of the interrupted epoch's batches: the states at the epoch's
+start are saved too, so the resumed epoch's loader redraws the same order, and a
+:class:`bundle.data.ResumableDataLoader` walks past the batches already trained on before the
+states of the save are put back.
 
 A run killed at any point (even SIGKILL during a save) leaves only complete checkpoints under
 their final names: directories are written under hidden temporary names and renamed, the state
@@ -20,7 +27,9 @@ import random
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 from ignite.engine import Engine, Events
 
@@ -79,6 +88,49 @@ def discard(checkpoint: Path) -> None:
     shutil.rmtree(hidden, ignore_errors=True)
 
 
+RandomStates = dict[str, Any]
+"""Every global random generator's state, as :func:`random_states` gives it (weights-only loadable)."""
+NUMPY_GENERATOR = "MT19937"
+
+
+def random_states() -> RandomStates:
+    """The states of torch's (CPU and CUDA), Python's and NumPy's global random generators."""
+    version, python_state, gauss = random.getstate()
+    _, keys, position, has_gauss, cached = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "python": {"version": version, "state": list(python_state), "gauss": gauss},
+        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "position": position, "has_gauss": has_gauss,
+                  "cached": cached},
+    }  # fmt: skip
+
+
+def set_random_states(states: RandomStates) -> None:
+    """Puts back states from :func:`random_states` (those a checkpoint lacks stay as they are).
+
+    Checkpoints written before the full states were kept hold torch's state and Python's as a bare
+    list: only torch's comes back from those.
+    """
+    torch.set_rng_state(states["torch"])
+    if states.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    if isinstance(states.get("python"), dict):
+        python = states["python"]
+        random.setstate((python["version"], tuple(python["state"]), python["gauss"]))
+    if "numpy" in states:
+        numpy = states["numpy"]
+        keys = numpy["keys"].numpy().astype(np.uint32)
+        np.random.set_state((NUMPY_GENERATOR, keys, numpy["position"], numpy["has_gauss"], numpy["cached"]))
+
+
+def batches_this_epoch(engine: Engine) -> int:
+    """How many batches of its current epoch ``engine`` has trained on (all of them for an unknown epoch length)."""
+    if not engine.state.epoch_length:
+        return engine.state.iteration
+    return engine.state.iteration - (engine.state.epoch - 1) * engine.state.epoch_length
+
+
 def latest_checkpoint(save_dir: str | Path) -> str | None:
     """The newest checkpoint directory in ``save_dir`` (a ``checkpoint`` value), or None."""
     found = checkpoints_in(save_dir)
@@ -118,11 +170,18 @@ class TrainingCheckpoint:
         self.save_interval = save_interval
         self.n_saved = max(n_saved, 1)
         self.resume = resume
+        self._epoch_states: RandomStates | None = None
+        self._pending: dict[str, Any] | None = None
 
     def attach(self, engine: Engine) -> None:
-        """Registers resume-at-start and the periodic saves on ``engine``."""
+        """Registers resume-at-start, the epoch's random states and the periodic saves on ``engine``.
+
+        Attach it after the handlers that set the epoch on datasets and samplers (``EpochSetter``):
+        what it records at ``EPOCH_STARTED`` is the state the epoch's loader draws its order from.
+        """
         if self.resume:
             engine.add_event_handler(Events.STARTED, self.load_latest)
+        engine.add_event_handler(Events.EPOCH_STARTED, self.epoch_started)
         if self.save_interval:
             engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.save_interval), self.save)
         engine.add_event_handler(Events.EPOCH_COMPLETED, self.save)
@@ -138,7 +197,8 @@ class TrainingCheckpoint:
             "engine": {"iteration": engine.state.iteration, "epoch": engine.state.epoch},
             "optimizer": self.optimizer.state_dict(),
             "lr_scheduler": self.lr_scheduler.state_dict() if self.lr_scheduler is not None else None,
-            "rng": {"torch": torch.get_rng_state(), "python": list(random.getstate()[1])},
+            "rng": random_states(),
+            "loader": {"batches": batches_this_epoch(engine), "epoch_rng": self._epoch_states},
         }
         # save_checkpoint writes its directory atomically; the state file goes in last, so a
         # directory without it is never taken for a complete checkpoint
@@ -167,9 +227,43 @@ class TrainingCheckpoint:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.lr_scheduler is not None and state["lr_scheduler"] is not None:
             self.lr_scheduler.load_state_dict(state["lr_scheduler"])
-        torch.set_rng_state(state["rng"]["torch"])
         # ignite starts the first epoch of a run at iteration % epoch_length and then increments
         # the epoch, so a mid-epoch checkpoint continues inside its own epoch
         engine.state.iteration = state["engine"]["iteration"]
         engine.state.epoch = engine.state.iteration // engine.state.epoch_length
+        loader = state.get("loader") or {}
+        done = engine.state.iteration % engine.state.epoch_length
+        if done and loader.get("epoch_rng") is not None:
+            self._pending = {"batches": done, "epoch_rng": loader["epoch_rng"], "rng": state["rng"]}
+        else:
+            set_random_states(state["rng"])  # an epoch's end (or an older checkpoint: its torch state only)
+            if done:
+                logger.warning("checkpoint %s has no loader position: the rest of its epoch draws new batches", latest)
         logger.info("resumed from %s at iteration %d (epoch %d)", latest, engine.state.iteration, engine.state.epoch)
+
+    def epoch_started(self, engine: Engine) -> None:
+        """Records the random states the epoch starts from; in a resumed epoch, replays the interrupted one.
+
+        The replay puts back the interrupted epoch's starting states, so the loader draws the same
+        order, has a :class:`bundle.data.ResumableDataLoader` skip the batches trained on before the
+        save, and puts back the states of the save just before the first remaining batch.
+        """
+        pending, self._pending = self._pending, None
+        if pending is None:
+            self._epoch_states = random_states()
+            return
+        self._epoch_states = pending["epoch_rng"]
+        set_random_states(pending["epoch_rng"])
+        # with gradient accumulation the engine iterates MicroBatches: an iteration took K of its loader's batches
+        loader = getattr(engine.state.dataloader, "loader", engine.state.dataloader)
+        micro_batches = getattr(engine.state.dataloader, "accumulation_steps", 1)
+        batch_sampler = getattr(loader, "batch_sampler", None)
+        if hasattr(batch_sampler, "skip_next"):
+            skipped = pending["batches"] * micro_batches
+            batch_sampler.skip_next(skipped, then=lambda: set_random_states(pending["rng"]))
+        else:
+            set_random_states(pending["rng"])
+            logger.warning(
+                "the training loader cannot fast-forward (use bundle.data.ResumableDataLoader): "
+                "the rest of epoch %d draws new batches", engine.state.epoch,
+            )  # fmt: skip

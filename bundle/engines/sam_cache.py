@@ -16,6 +16,7 @@ import torch
 
 from bundle.engines.batch import unwrap
 from networks.errors import ConfigError
+from networks.memory import check_fits
 
 GIB = 2**30
 
@@ -27,6 +28,10 @@ class SamEmbeddingCache:
         max_gib: memory the cached embeddings may take, in GiB (on ``device``).
         device: where cached embeddings are kept; None = where they were computed (the GPU).
             ``cpu`` trades a host-to-device copy per lookup for GPU memory.
+
+    Raises:
+        ConfigError: ``max_gib`` is not positive, or more than the memory free where the embeddings
+            will be kept (checked when the cache is made, after the model, before anything is cached).
     """
 
     def __init__(self, max_gib: float, device: str | torch.device | None = None) -> None:
@@ -34,6 +39,7 @@ class SamEmbeddingCache:
             raise ConfigError(f"config 'sam_cache_gib' must be positive to cache SAM embeddings, got {max_gib!r}")
         self.max_bytes = int(max_gib * GIB)
         self.device = None if device is None else torch.device(device)
+        check_fits(self.max_bytes, self.device or compute_device(), f"config 'sam_cache_gib' ({max_gib} GiB)")
         self._embeddings: dict[str, torch.Tensor] = {}
         self.bytes = 0
         self.hits = 0
@@ -80,6 +86,11 @@ class SamEmbeddingCache:
         # a row of the encoder's batch output is a view that would keep the whole batch alive
         self._embeddings[key] = kept.to(self.device) if self.device is not None else kept.clone()
         self.bytes += size
+
+
+def compute_device() -> torch.device:
+    """Where the encoder runs, so where uncopied embeddings stay: the current GPU if there is one, else the CPU."""
+    return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
 
 
 def image_embeddings(network: torch.nn.Module, batch: dict, cache: SamEmbeddingCache | None = None) -> torch.Tensor:

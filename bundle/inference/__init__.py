@@ -29,7 +29,7 @@ from bundle.inference.inferer import SliceInferer, SlicePrediction
 from bundle.inference.inputs import LoadInputd, datalist, find_volumes, input_folder, require_volumes
 from bundle.inference.loading import VolumeLoader
 from bundle.inference.outputs import OutputLayout
-from bundle.inference.settings import check_query, check_query_fits, flag, image_intensity
+from bundle.inference.settings import check_query, check_query_fits, flag, image_intensity, question
 from bundle.inference.summary import InferenceSummary
 from bundle.inference.writers import SaveMaskd, SaveOverlayd, SaveResultd
 
@@ -58,6 +58,7 @@ __all__ = [
     "input_folder",
     "is_main_process",
     "no_collation",
+    "question",
     "rank_device",
     "rank_share",
     "report_errors_briefly",

@@ -2,9 +2,9 @@
 
 Voxel coordinates are continuous indices of the *input file's* grid (voxel centres at integers),
 and boxes give their edges: a box covering voxels 3..7 spans 2.5..7.5. World coordinates are
-RAS millimetres (the affine's frame; ITK-read DICOM is converted to RAS). A box is given by two
-opposite corners, ``[[min], [max]]`` in voxels and the same two corners in world mm (for an
-oblique grid these are not axis-aligned in world space).
+RAS millimetres (the affine's frame; DICOM's LPS is converted: x and y negated). A box is given by
+its two corners ``[[min], [max]]``: in voxels, and in world mm as the axis-aligned RAS box around
+it (:mod:`bundle.inference.grids`; for an unevenly spaced DICOM stack, from each slice's own position).
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ from monai.data import MetaTensor
 from monai.transforms import MapTransform
 
 from bundle.inference import keys as K
+from bundle.inference.grids import FileGrid, file_grid
 from bundle.inference.inferer import SlicePrediction
-from transforms.reassemble import PIXEL_CENTRE_OFFSET, box_3d, box_to_voxel_corners, volume_ml, voxel_to_world
+from transforms.reassemble import PIXEL_CENTRE_OFFSET, box_3d, box_to_voxel_corners
 from transforms.slicing import check_axis
 
-COORDINATE_DECIMALS = 3
-"""Rounding of voxel and mm coordinates in the JSON (a micrometre; well below any voxel)."""
 SCORE_DECIMALS = 4
 VOLUME_DECIMALS = 3
 
@@ -30,38 +29,6 @@ VOLUME_DECIMALS = 3
 def _rounded_score(score: float | None) -> float | None:
     """A probability for the JSON (None stays null: a model without a rejection token has no presence score)."""
     return None if score is None else round(score, SCORE_DECIMALS)
-
-
-def _rounded(values: torch.Tensor, decimals: int = COORDINATE_DECIMALS) -> list:
-    """A tensor as nested lists of rounded floats (JSON-ready)."""
-    return torch.round(values.to(torch.float64), decimals=decimals).tolist()
-
-
-class FileGrid:
-    """The input file's voxel grid: maps world points to its voxel coordinates and back.
-
-    Args:
-        affine: the file's voxel -> world (RAS mm) affine.
-    """
-
-    def __init__(self, affine: torch.Tensor) -> None:
-        self.affine = torch.as_tensor(affine, dtype=torch.float64).cpu()
-        self.inverse = torch.linalg.inv(self.affine)
-
-    def box(self, world_corners: torch.Tensor) -> dict[str, list]:
-        """A box given by two world corners as ``{"voxel": [[min], [max]], "world": [[...], [...]]}``.
-
-        The voxel corners are ordered per axis (a flip between grids swaps them), and the world
-        corners are those of the ordered voxel corners.
-        """
-        return self.boxes(world_corners[None])[0]
-
-    def boxes(self, world_corners: torch.Tensor) -> list[dict[str, list]]:
-        """:meth:`box` for (N, 2, 3) world corners at once (a volume's slices: one affine product, not N)."""
-        voxels = voxel_to_world(world_corners, self.inverse)  # the inverse affine maps world to voxels
-        ordered = torch.stack([voxels.min(dim=1).values, voxels.max(dim=1).values], dim=1)
-        world = voxel_to_world(ordered, self.affine)
-        return [{"voxel": v, "world": w} for v, w in zip(_rounded(ordered), _rounded(world))]
 
 
 class DescribeTargetd(MapTransform):
@@ -99,13 +66,13 @@ class DescribeTargetd(MapTransform):
         """Returns ``data`` with ``result``: ``found``, ``slices``, ``box_3d``, ``volume_ml`` and ``presence``."""
         d = dict(data)
         mask: MetaTensor = d[self.mask_key]
-        grid = FileGrid(mask.affine)
+        grid = file_grid(mask, d[self.image_key])  # per-slice positions for an unevenly spaced DICOM stack
         slices = self.describe_slices(d[self.slices_key], d[self.image_key], grid)
         d[self.result_key] = {
             "found": bool(slices),
             "slices": slices,
             "box_3d": self.describe_volume_box(mask, grid),
-            "volume_ml": round(volume_ml(mask, grid.affine), VOLUME_DECIMALS),
+            "volume_ml": round(grid.volume_ml(mask), VOLUME_DECIMALS),
             "presence": [
                 {"index": p.index, "score": _rounded_score(p.presence)} for p in d.get(self.predictions_key) or []
             ],
@@ -121,7 +88,7 @@ class DescribeTargetd(MapTransform):
         corners = torch.stack(
             [box_to_voxel_corners(p.box, p.index, self.slice_axis, volume.shape[1:]) for p in predictions]
         )
-        boxes = grid.boxes(voxel_to_world(corners, volume.affine))
+        boxes = grid.boxes(grid.from_loaded(corners, volume.affine))
         return [
             {
                 "index": prediction.index,
@@ -140,4 +107,4 @@ class DescribeTargetd(MapTransform):
         if first_last is None:
             return None
         edges = first_last.to(torch.float64) + torch.tensor([[-PIXEL_CENTRE_OFFSET], [PIXEL_CENTRE_OFFSET]])
-        return grid.box(voxel_to_world(edges, grid.affine))
+        return grid.box(grid.to_world(edges))

@@ -31,7 +31,7 @@ from networks.errors import ConfigError
 from transforms import keys as TK
 from transforms.cleanup import TargetMaskCleanup
 from transforms.preprocess import clip_preprocess, medsam_preprocess
-from transforms.reassemble import slices_to_volume
+from transforms.reassemble import empty_mask_volume, put_slice
 from transforms.slicing import check_axis, iter_slices
 
 logger = logging.getLogger(__name__)
@@ -161,8 +161,8 @@ class SliceInferer(Inferer):
         # a volume with nothing to see gets no model calls: random or confused masks would look like findings
         skip_empty = self.skip_empty or is_blank(inputs, name)
         slices = list(iter_slices(inputs, self.slice_axis, skip_empty=skip_empty))
-        predictions, masks = self.segment(slices, network, query, name)
-        mask = slices_to_volume(masks, inputs, self.slice_axis)
+        mask = empty_mask_volume(inputs)
+        predictions = self.segment(slices, network, query, name, mask)
         answer, answer_slice = self.answer(network, slices, predictions, query)
         if self.cleanup is not None:
             mask = self.cleanup(mask, single_structure=names_single_structure([query, answer]))
@@ -179,13 +179,16 @@ class SliceInferer(Inferer):
         }
 
     def segment(
-        self, slices: Sequence[dict], network: torch.nn.Module, query: str, name: str
-    ) -> tuple[list[SlicePrediction], dict[int, torch.Tensor]]:
-        """Runs the model on ``slices`` in batches; returns every slice's prediction and its (H, W) uint8 mask."""
+        self, slices: Sequence[dict], network: torch.nn.Module, query: str, name: str, mask: torch.Tensor
+    ) -> list[SlicePrediction]:
+        """Runs the model on ``slices`` in batches; writes each slice's mask into ``mask`` and returns the predictions.
+
+        Masks go straight into the (1, X, Y, Z) volume, batch by batch, so a large volume never holds
+        its slice masks twice.
+        """
         conversation = self.prompts.inference_example(query)
         pad_token_id = self.prompts.tokenizer.pad_token_id
         predictions: list[SlicePrediction] = []
-        masks: dict[int, torch.Tensor] = {}
         with tqdm(total=len(slices), desc=name or "slices", unit="slice", disable=not self.progress) as bar:
             for batch in batches(slices, self.batch_size):
                 out = network(**model_inputs(network, [s[TK.IMAGE] for s in batch], conversation, pad_token_id))
@@ -194,10 +197,10 @@ class SliceInferer(Inferer):
                 logits_rows = out.gated_mask_logits(self.presence_threshold)
                 for item, logits, box, score in zip(batch, logits_rows, out.boxes_xyxy, presence):
                     index = int(item[TK.SLICE_INDEX])
-                    masks[index] = (logits > 0).to(torch.uint8).cpu()
+                    put_slice(mask, self.slice_axis, index, logits > 0)
                     predictions.append(self.describe(index, logits, box, score))
                 bar.update(len(batch))
-        return predictions, masks
+        return predictions
 
     @staticmethod
     def describe(index: int, logits: torch.Tensor, box: torch.Tensor, presence: float | None = None) -> SlicePrediction:

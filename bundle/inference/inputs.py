@@ -16,8 +16,9 @@ from monai.config import KeysCollection
 from monai.transforms import InvertibleTransform, MapTransform
 
 from bundle.inference import keys as K
-from bundle.inference.settings import check_query
+from bundle.inference.settings import question
 from networks.errors import ConfigError, DataError
+from transforms.dicom_series import DEFAULT_TOLERANCE, check_tolerance
 from transforms.loading import DEFAULT_AXCODES, DEFAULT_READER, NIFTI_SUFFIXES, READERS, LoadVolumed, nifti_header_shape
 
 NIFTI_READER = "nibabel"
@@ -100,31 +101,32 @@ def _unique_names(sources: list[VolumeSource], folder: Path) -> list[VolumeSourc
     return sources
 
 
-def datalist(image: str | Path | None, query: Any) -> list[dict[str, str]]:
+def datalist(image: str | Path | None, query: Any, query_file: Any = None) -> list[dict[str, str]]:
     """Datalist entries (``image``, ``name``, ``reader``, ``query``) for the volumes named by ``image``.
 
-    The question travels in each entry, as a prompt does in a data dictionary, so a datalist may
-    also ask a different question per volume. An unset ``image`` gives no entries, so the workflow
-    can be built and its properties checked without inputs; running it needs them
-    (:func:`require_volumes`).
+    The question (:func:`bundle.inference.settings.question`: ``query_file``'s text, the command
+    line's ``--query`` as typed, or ``query``) travels in each entry as data, as a prompt does in a
+    data dictionary, so a datalist may also ask a different question per volume. An unset ``image``
+    gives no entries, so the workflow can be built and its properties checked without inputs;
+    running it needs them (:func:`require_volumes`).
 
     NIfTI headers are checked here (empty, non-NIfTI, 2D and 4D files), so a bad file stops the
     run before the model is built; damaged voxel data shows when the volume is loaded.
 
     Raises:
         ConfigError: ``query`` is missing while ``image`` is set.
-        DataError: see :func:`find_volumes`, and :func:`transforms.loading.nifti_header_shape`.
+        DataError: see :func:`find_volumes`, :func:`transforms.loading.nifti_header_shape`, and an
+            unreadable ``query_file``.
     """
     if image is None:
         return []
-    question = check_query(query)
+    text = question(query, query_file)
     sources = find_volumes(image)
     for source in sources:
         if source.reader == NIFTI_READER:
             nifti_header_shape(source.path)
     return [
-        {K.IMAGE: str(source.path), K.NAME: source.name, K.READER: source.reader, K.QUERY: question}
-        for source in sources
+        {K.IMAGE: str(source.path), K.NAME: source.name, K.READER: source.reader, K.QUERY: text} for source in sources
     ]
 
 
@@ -158,6 +160,8 @@ class LoadInputd(MapTransform, InvertibleTransform):
         reader_key: key of the reader name; entries without it use the default reader.
         axcodes: orientation the volumes are brought to (slicing assumes RAS for display).
         allow_missing_keys: do not fail when a key is absent.
+        slice_spacing_tolerance: DICOM series: how far a slice may lie off a regular grid, as a fraction
+            of the slice step (:mod:`transforms.dicom_series`).
     """
 
     def __init__(
@@ -166,10 +170,12 @@ class LoadInputd(MapTransform, InvertibleTransform):
         reader_key: str = K.READER,
         axcodes: str | None = DEFAULT_AXCODES,
         allow_missing_keys: bool = False,
+        slice_spacing_tolerance: float = DEFAULT_TOLERANCE,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.reader_key = reader_key
         self.axcodes = axcodes
+        self.slice_spacing_tolerance = check_tolerance(slice_spacing_tolerance)
         self._loaders: dict[str, LoadVolumed] = {}
 
     def loader(self, reader: str) -> LoadVolumed:
@@ -178,7 +184,11 @@ class LoadInputd(MapTransform, InvertibleTransform):
             raise ConfigError(f"datalist entry '{self.reader_key}' must be one of {tuple(READERS)}, got {reader!r}")
         if reader not in self._loaders:
             self._loaders[reader] = LoadVolumed(
-                self.keys, reader=reader, axcodes=self.axcodes, allow_missing_keys=self.allow_missing_keys
+                self.keys,
+                reader=reader,
+                axcodes=self.axcodes,
+                allow_missing_keys=self.allow_missing_keys,
+                slice_spacing_tolerance=self.slice_spacing_tolerance,
             )
         return self._loaders[reader]
 

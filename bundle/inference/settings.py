@@ -1,8 +1,8 @@
 """Checks and builders for the workflow's command-line settings (``--query``, ``--overwrite``, ``--window`` ...).
 
 ``python -m monai.bundle run`` parses override values with ``fire``: ``--overwrite true`` arrives as
-the string ``"true"`` and an unquoted comma splits a query into a tuple. These helpers accept those
-forms and name the config id in every error.
+the string ``"true"`` (:func:`networks.config.flag` reads it) and an unquoted comma splits a query into
+a tuple. These helpers accept those forms and name the config id in every error.
 """
 
 from __future__ import annotations
@@ -13,36 +13,22 @@ from typing import Any
 from monai.transforms import MapTransform
 
 from bundle.data.nifti import intensity_transform
+from bundle.user_text import UserText, command_line_text, read_user_text
+from networks.config import flag
 from networks.errors import ConfigError
 
-TRUE_WORDS = ("true", "yes", "1")
-FALSE_WORDS = ("false", "no", "0")
 QUERY_PARTS_JOINER = ", "
 """fire splits ``--query "liver, spleen"`` at the comma; the parts are joined back with this."""
 
 
-def flag(value: Any, key: str) -> bool:
-    """A boolean setting given as a bool or as text (``true``/``false``, ``yes``/``no``, ``1``/``0``).
-
-    Raises:
-        ConfigError: naming ``key`` when the value is neither.
-    """
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in TRUE_WORDS:
-        return True
-    if text in FALSE_WORDS:
-        return False
-    raise ConfigError(f"config '{key}' must be true or false, got {value!r}")
-
-
 def check_query(query: Any) -> str:
-    """The question as non-empty text.
+    """The question as non-empty text (a :class:`bundle.user_text.UserText` gives its text).
 
     Raises:
         ConfigError: naming ``query`` when it is missing, empty or not text.
     """
+    if isinstance(query, UserText):
+        query = query.text
     if isinstance(query, tuple) and all(isinstance(part, str) for part in query):
         query = QUERY_PARTS_JOINER.join(query)
     if query is None or (isinstance(query, str) and not query.strip()):
@@ -52,7 +38,26 @@ def check_query(query: Any) -> str:
     return query.strip()
 
 
-def image_intensity(window: str = "abdomen", a_min: float | None = None, a_max: float | None = None) -> MapTransform:
+def question(query: Any, query_file: Any = None, argv: Sequence[str] | None = None) -> str:
+    """The run's question as text, never interpreted as config (:mod:`bundle.user_text`).
+
+    In order: the text of ``query_file``; the ``--query`` text of the ``monai.bundle run`` command
+    line exactly as typed (MONAI's parsed copy is not used: it rewrites ``::`` and splits at commas);
+    ``query`` itself (text from a config file, or a :class:`bundle.user_text.UserText` from Python).
+
+    Raises:
+        ConfigError: the question is empty or not text.
+        DataError: ``query_file`` is missing or not UTF-8 text.
+    """
+    if query_file is not None:
+        return check_query(read_user_text(str(query_file), "query_file"))
+    typed = command_line_text("query", argv)
+    return check_query(query if typed is None else typed)
+
+
+def image_intensity(
+    window: str = "abdomen", a_min: float | None = None, a_max: float | None = None, in_place: bool = False
+) -> MapTransform:
     """The intensity transform of the ``image`` key: explicit HU bounds, a CT window preset, or ``mr``.
 
     Args:
@@ -60,13 +65,15 @@ def image_intensity(window: str = "abdomen", a_min: float | None = None, a_max: 
             normalisation); used when neither bound is given.
         a_min: HU mapped to 0; with ``a_max``, replaces the preset.
         a_max: HU mapped to 1.
+        in_place: a CT window works in the loaded volume's own memory (the same values; no second
+            volume-sized copy), for a pipeline where nothing else holds the volume.
 
     Raises:
         ConfigError: an unknown preset, a single bound, or ``a_min >= a_max``.
     """
     if a_min is None and a_max is None:
-        return intensity_transform(window)
-    return intensity_transform({"a_min": a_min, "a_max": a_max})
+        return intensity_transform(window, in_place)
+    return intensity_transform({"a_min": a_min, "a_max": a_max}, in_place)
 
 
 def check_query_fits(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
+import os
 from abc import abstractmethod
 from collections.abc import Hashable, Mapping
 from pathlib import Path
@@ -27,13 +29,25 @@ from bundle.inference.inferer import SlicePrediction
 from bundle.inference.outputs import OutputLayout
 from bundle.inference.overlay import TileRenderer, choose_tiles, compose_montage
 from networks.files import atomic_path, usual_permissions
+from transforms.dicom_reader import SLICE_ORIGINS, TILT_DEGREES
 from transforms.keys import FILENAME
 from transforms.memory_order import fortran_order
+from transforms.shear import unshear
 from transforms.slicing import CHANNEL_DIMS, SPATIAL_AXES, check_axis, in_plane_axes, take_slices
 
+logger = logging.getLogger(__name__)
+
 NIFTI_XFORM_SCANNER = 1
-"""NIfTI ``sform_code`` / ``qform_code`` for scanner-anatomical coordinates."""
+"""NIfTI ``sform_code`` / ``qform_code`` for scanner-anatomical coordinates (DICOM input)."""
+QFORM_FIELDS = ("quatern_b", "quatern_c", "quatern_d", "qoffset_x", "qoffset_y", "qoffset_z", "pixdim")
+"""The NIfTI header fields of the qform (``pixdim[0]`` is its handedness), as MONAI's nibabel reader keeps them."""
 JSON_INDENT = 2
+COORDINATES = {
+    "box_voxel": "continuous voxel indices of the input file, voxel centres at integers (DICOM: column, row, slice)",
+    "box_world": "RAS millimetres (x to the patient's right, y anterior, z superior), axis-aligned [[min], [max]]",
+    "to_dicom_lps": "negate x and y: LPS = (-x, -y, z)",
+}
+"""How the result json's coordinates are to be read (written into every result)."""
 
 
 class VolumeWriter(MapTransform):
@@ -74,29 +88,100 @@ MASK_GZIP_LEVEL = 1
 (5.2 s vs 0.2 s for a 512x512x200 mask with 2 % scattered voxels) for a file half the size."""
 
 
+def source_meta(data: Mapping[Hashable, Any], image_key: str = K.IMAGE) -> Mapping[str, Any]:
+    """The loaded image's metadata (reader fields such as the NIfTI header, DICOM slice origins), or {}."""
+    image = data.get(image_key)
+    return image.meta if isinstance(image, MetaTensor) else {}
+
+
+def _code(meta: Mapping[str, Any], key: str) -> int | None:
+    try:
+        return int(np.asarray(meta[key]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def transform_codes(meta: Mapping[str, Any]) -> tuple[int, int]:
+    """(sform_code, qform_code) of the input NIfTI header, or scanner-anatomical for inputs without one (DICOM)."""
+    sform, qform = _code(meta, "sform_code"), _code(meta, "qform_code")
+    if sform is None or qform is None:
+        return NIFTI_XFORM_SCANNER, NIFTI_XFORM_SCANNER
+    return sform, qform
+
+
+def source_qform(meta: Mapping[str, Any]) -> np.ndarray | None:
+    """The input NIfTI's own qform matrix (it may differ from the sform that gave the affine), or None."""
+    if any(field not in meta for field in QFORM_FIELDS):
+        return None
+    header = nib.Nifti1Header()
+    for field in QFORM_FIELDS:
+        header[field] = np.asarray(meta[field])
+    header["qform_code"] = NIFTI_XFORM_SCANNER  # any code: get_qform reads the fields only when one is set
+    return header.get_qform()
+
+
 class SaveMaskd(VolumeWriter):
-    """Writes the (1, X, Y, Z) mask as ``NAME_mask.nii.gz``: uint8 0/1 with the mask's (the file's) affine.
+    """Writes the (1, X, Y, Z) mask as ``NAME_mask.nii.gz``: uint8 0/1 on the input file's grid.
+
+    The grid is the file's shape and affine, with the input's sform/qform codes (and its own qform
+    when it has one). Two DICOM cases differ, both said in a warning: a tilted (sheared) series is
+    resampled onto an unsheared grid, which ITK and 3D Slicer read as nibabel does
+    (:mod:`transforms.shear`); an unevenly spaced one gets no NIfTI mask, since a NIfTI grid is
+    regular (its slices' true positions are in the result json, and in the deploy app's DICOM SEG).
 
     Args:
         layout: output paths and the overwrite rule.
         keys: key of the mask, already on the input file's grid.
+        image_key: key of the loaded image (its metadata tells the input's header and geometry).
     """
 
-    def __init__(self, layout: OutputLayout, keys: str = K.PRED) -> None:
+    def __init__(self, layout: OutputLayout, keys: str = K.PRED, image_key: str = K.IMAGE) -> None:
         super().__init__(layout, K.MASK_FILE, keys)
+        self.image_key = image_key
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        if source_meta(data, self.image_key).get(SLICE_ORIGINS) is not None:
+            logger.warning(
+                "%s: no NIfTI mask written: its DICOM slices are unevenly spaced and a NIfTI grid is regular; the "
+                "result json (and the deploy app's DICOM SEG) place each slice at its own position",
+                data[self.name_key],
+            )
+            return dict(data)
+        return super().__call__(data)
 
     def write(self, path: Path, value: MetaTensor, data: Mapping[Hashable, Any]) -> None:
-        path.write_bytes(gzip.compress(self.nifti(value).to_bytes(), compresslevel=MASK_GZIP_LEVEL))
+        meta = source_meta(data, self.image_key)
+        tilt = float(meta.get(TILT_DEGREES, 0.0) or 0.0)
+        if tilt > 0:
+            value = unshear(value)
+            logger.warning(
+                "%s: the DICOM series is tilted %.1f degrees, and ITK and 3D Slicer drop a sheared NIfTI affine: the "
+                "NIfTI mask is resampled onto an unsheared grid of shape %s (each voxel takes the nearest source "
+                "pixel); the result json keeps the series' own voxel indices",
+                data[self.name_key],
+                tilt,
+                tuple(value.shape[1:]),
+            )
+        # streamed: nibabel writes plane by plane into the gzip stream, so the file never sits in memory
+        with (
+            path.open("wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=MASK_GZIP_LEVEL) as out,
+        ):
+            self.nifti(value, meta).to_stream(out)
 
     @staticmethod
-    def nifti(mask: MetaTensor) -> nib.Nifti1Image:
-        """The mask as a NIfTI image with sform and qform set to its affine."""
-        # NIfTI stores Fortran order: handing nibabel such an array spares it a one-core transposing copy
-        array = fortran_order((mask.as_tensor()[0] > 0).to(torch.uint8))
+    def nifti(mask: MetaTensor, meta: Mapping[str, Any] | None = None) -> nib.Nifti1Image:
+        """The mask as a NIfTI image: sform = its affine, qform = the input's own or the affine, the input's codes."""
+        meta = meta or {}
+        # NIfTI stores Fortran order: handing nibabel such an array spares it a one-core transposing copy;
+        # binarised plane by plane on the way, so no volume-sized temporary
+        array = fortran_order(mask.as_tensor()[0], dtype=torch.uint8, transform=lambda plane: plane > 0)
         affine = mask.affine.detach().cpu().numpy().astype(np.float64)
+        sform_code, qform_code = transform_codes(meta)
+        qform = source_qform(meta) if qform_code else None
         image = nib.Nifti1Image(array, affine)
-        image.set_sform(affine, code=NIFTI_XFORM_SCANNER)
-        image.set_qform(affine, code=NIFTI_XFORM_SCANNER)
+        image.set_sform(affine, code=sform_code)
+        image.set_qform(affine if qform is None else qform, code=qform_code)
         return image
 
 
@@ -114,7 +199,8 @@ class SaveResultd(VolumeWriter):
         self, layout: OutputLayout, weights: Mapping[str, Any], slice_axis: int = 2, keys: str = K.RESULT
     ) -> None:
         super().__init__(layout, K.RESULT_FILE, keys)
-        self.weights = {name: None if value is None else str(value) for name, value in weights.items()}
+        # absolute: the json stays true when read from another working directory
+        self.weights = {name: None if value is None else os.path.abspath(value) for name, value in weights.items()}
         self.slice_axis = check_axis(slice_axis)
 
     def write(self, path: Path, value: Mapping[str, Any], data: Mapping[Hashable, Any]) -> None:
@@ -129,6 +215,7 @@ class SaveResultd(VolumeWriter):
             "answer": data[K.ANSWER],
             "answer_slice": data[K.ANSWER_SLICE],
             "slice_axis": self.slice_axis,
+            "coordinates": COORDINATES,
             **result,
             "weights": self.weights,
         }

@@ -67,3 +67,22 @@ def test_the_demo_finds_the_asked_organ_and_says_where_its_outputs_are(demo_run)
     result = json.loads(result_file.read_text())
     assert result["slices"] and result["box_3d"] is not None
     assert re.search(r"right kidney", result["answer"], re.IGNORECASE), result["answer"]
+
+
+ABSENT = "Please segment and locate the heart in this image."
+"""A structure the demo volume (an abdominal phantom) does not hold."""
+
+
+@pytest.mark.slow
+def test_the_demo_says_an_absent_structure_is_not_found(tmp_path):
+    files = config_list([str(ROOT / name) for name in DEMO])
+    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", files, "--bundle_root", str(ROOT),
+               "--output_dir", str(tmp_path), "--query", ABSENT]  # fmt: skip
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, encoding="utf-8", errors="replace", timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads((tmp_path / "phantom_000_result.json").read_text())
+    assert result["found"] is False and result["slices"] == [] and result["box_3d"] is None
+    assert result["volume_ml"] == 0.0
+    assert not np.asarray(nib.load(tmp_path / "phantom_000_mask.nii.gz").dataobj).any()
+    assert "phantom_000: no target found" in done.stdout
+    assert "not" in result["answer"].lower(), result["answer"]

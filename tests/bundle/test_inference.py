@@ -32,8 +32,19 @@ SEED = 5
 QUERY = "Which organ here filters blood and makes urine?"
 FEW_TOKENS = 3
 RESULT_KEYS = {
-    "image", "query", "answer", "answer_slice", "slice_axis", "found", "slices", "box_3d", "volume_ml", "presence", "weights"
-}  # fmt: skip
+    "image",
+    "query",
+    "answer",
+    "answer_slice",
+    "slice_axis",
+    "coordinates",
+    "found",
+    "slices",
+    "box_3d",
+    "volume_ml",
+    "presence",
+    "weights",
+}
 OUTPUT_SUFFIXES = {"mask": ".nii.gz", "result": ".json", "overlay": ".png"}
 DICOM_SHAPE = (24, 20, 12)
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,8 @@ from networks.checkpoint import WEIGHTS_NAME
 from tests.conftest import ROOT, TINY
 from tests.helpers.configs import config_files, config_list
 
+EVENT_FILE_PID = re.compile(r"\.(\d+)\.\d+$")
+"""TensorBoard names event files events.out.tfevents.<time>.<host>.<pid>.<n>."""
 TRAIN = config_list(config_files("train.json"))
 SMALL = {"validate#dataset#kinds": ["label", "long"], "validate#dataset#min_target_pixels": 20, "val_batch_size": 8}
 
@@ -184,14 +187,14 @@ def test_the_configured_sam_cache_serves_every_image_of_the_second_epoch(phantom
 def test_length_grouping_feeds_the_trainer_grouped_batches(phantoms, tmp_path):
     flow = train_flow(phantoms, tmp_path, epochs=1, batch_size=2, val_interval=10, length_grouping=4)
     loader = flow.parser.get_parsed_content("train#dataloader")
-    assert isinstance(loader.batch_sampler, LengthGroupedBatchSampler)
+    assert isinstance(loader.batch_sampler.batch_sampler, LengthGroupedBatchSampler)  # inside the fast-forward
     assert len(loader) == -(-len(flow.parser.get_parsed_content("train#dataset")) // 2)
     trainer = flow.parser.get_parsed_content("train#trainer")
     trainer.add_event_handler(Events.ITERATION_COMPLETED(once=2), lambda engine: engine.terminate())
     flow.run()
     assert trainer.state.iteration == 2 and trainer.state.batch["input_ids"].shape[0] >= 2
     plain = train_flow(phantoms, tmp_path / "plain").parser.get_parsed_content("train#dataloader")
-    assert not isinstance(plain.batch_sampler, LengthGroupedBatchSampler)
+    assert not isinstance(plain.batch_sampler.batch_sampler, LengthGroupedBatchSampler)
 
 
 def test_packed_sequences_train_and_validate_on_real_tokens_only(phantoms, tmp_path):
@@ -247,6 +250,9 @@ def test_torchrun_trains_one_epoch_on_two_cpu_processes(phantoms, tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(checkpoints_in(tmp_path / "checkpoints")) == 1
+    # TensorBoard writers create their event file when they are made: only rank 0 may make them
+    writers = {EVENT_FILE_PID.search(p.name).group(1) for p in tmp_path.glob("events.out.tfevents.*")}
+    assert len(writers) == 1, f"event files from {len(writers)} processes"
 
 
 def test_command_line_names_a_bad_training_image_in_one_line(phantoms, tmp_path):

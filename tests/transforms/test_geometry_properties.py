@@ -6,6 +6,7 @@ and permutations of every kind, oblique grids, anisotropic spacing, boxes touchi
 
 from __future__ import annotations
 
+import itertools
 import math
 import tempfile
 from pathlib import Path
@@ -104,7 +105,13 @@ def test_a_world_box_lands_on_its_ordered_voxel_corners(affine, corners):
     box = FileGrid(torch.from_numpy(affine)).box(voxel_to_world(voxels, torch.from_numpy(affine)))
     ordered = torch.stack([voxels.min(dim=0).values, voxels.max(dim=0).values])
     np.testing.assert_allclose(box["voxel"], ordered.numpy(), atol=1e-3)
-    np.testing.assert_allclose(box["world"], voxel_to_world(ordered, torch.from_numpy(affine)).numpy(), atol=1e-3)
+    # the world box is axis-aligned in RAS, min to max, around the voxel box's eight corners
+    eight = torch.tensor(
+        [[ordered[c, axis] for axis, c in enumerate(pick)] for pick in itertools.product((0, 1), repeat=3)]
+    )
+    world = voxel_to_world(eight, torch.from_numpy(affine)).numpy()
+    np.testing.assert_allclose(box["world"], [world.min(axis=0), world.max(axis=0)], atol=1e-3)
+    assert (np.diff(box["world"], axis=0) >= 0).all()
 
 
 @EXAMPLES

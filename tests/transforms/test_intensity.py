@@ -9,8 +9,10 @@ import pytest
 import torch
 from monai.data import MetaTensor
 
+import transforms.intensity
 from networks.errors import ConfigError
 from transforms import WINDOW_PRESETS, CTWindowd, FiniteValuesd, MRNormalized
+from transforms.intensity import all_finite
 
 
 def _window(values, **kwargs) -> torch.Tensor:
@@ -121,3 +123,31 @@ def test_integer_images_pass_through_unchanged():
     image = torch.arange(6, dtype=torch.int16).reshape(1, 2, 3)
     out = FiniteValuesd("image")({"image": image})["image"]
     assert out.dtype == torch.int16 and torch.equal(out.as_tensor(), image)
+
+
+@pytest.mark.parametrize("window", [{"preset": "abdomen"}, {"a_min": -37.5, "a_max": 1234.25}])
+def test_windowing_in_place_gives_monais_values_bit_for_bit_in_the_images_own_memory(window):
+    values = torch.randn(1, 40, 30, 9, generator=torch.Generator().manual_seed(0)) * 800
+    values[0, 0, 0, :3] = torch.tensor([-0.0, 40.0 - 200.0, 40.0 + 200.0])  # signed zero and the window's edges
+    expected = CTWindowd("image", **window)({"image": MetaTensor(values.clone())})["image"]
+    image = MetaTensor(values.clone())
+    out = CTWindowd("image", **window, in_place=True)({"image": image})["image"]
+    assert out.data_ptr() == image.data_ptr()
+    assert torch.equal(out.as_tensor().view(torch.int32), expected.as_tensor().view(torch.int32))  # same bits
+
+
+def test_windowing_in_place_leaves_other_types_to_monai():
+    integers = torch.arange(-500, 500, 10, dtype=torch.int16).reshape(1, 10, 10, 1)
+    out = CTWindowd("image", preset="abdomen", in_place=True)({"image": integers})["image"]
+    assert out.dtype == torch.float32 and integers.dtype == torch.int16
+    torch.testing.assert_close(out, CTWindowd("image", preset="abdomen")({"image": integers})["image"])
+
+
+def test_the_finite_check_goes_slab_by_slab_and_finds_a_value_in_the_last_slab(monkeypatch):
+    monkeypatch.setattr(transforms.intensity, "CHECK_CHUNK_ELEMENTS", 7)
+    image = torch.zeros(1, 5, 4, 3)
+    assert all_finite(image)
+    image[0, -1, -1, -1] = math.inf
+    assert not all_finite(image) and not all_finite(image.transpose(1, 3))  # any strides
+    out = FiniteValuesd("image")({"image": image})["image"]
+    assert torch.isfinite(out).all() and out[0, -1, -1, -1] == 0.0

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import nibabel as nib
 import numpy as np
 import pytest
 import torch
 
 import transforms.loading
+import transforms.memory_order
 from tests.transforms.volumes import AFFINES, label_volume, write_nifti
 from transforms import load_volume
-from transforms.memory_order import c_order, fortran_order
+from transforms.memory_order import c_order, fortran_order, read_c_order
 
 
 @pytest.mark.parametrize("dtype", [np.int16, np.uint8, np.float32, np.float64, np.bool_, np.uint16, np.dtype(">i2")])
@@ -39,15 +41,44 @@ def test_a_tensor_becomes_a_fortran_array_with_the_same_values(dtype):
     np.testing.assert_array_equal(fortran_order(tensor[:, 1:, ::2]), tensor[:, 1:, ::2].numpy())  # any strides in
 
 
-def test_the_nibabel_loader_reorders_the_voxels_itself(tmp_path, monkeypatch):
+def test_the_nibabel_loader_reads_the_voxels_into_c_order_itself(tmp_path, monkeypatch):
     calls = []
 
-    def spy(array):
-        calls.append(array.flags.f_contiguous)
-        return c_order(array)
+    def spy(proxy, dtype):
+        calls.append((type(proxy).__name__, np.dtype(dtype)))
+        return read_c_order(proxy, dtype)
 
-    monkeypatch.setattr(transforms.loading, "c_order", spy)
+    monkeypatch.setattr(transforms.loading, "read_c_order", spy)
     path = write_nifti(tmp_path / "ct.nii.gz", label_volume(), AFFINES["RAS"])
     volume = load_volume(path, reader="nibabel")
-    assert calls == [True]  # MONAI still hands the reader's array over in the file's order
+    assert calls == [("ArrayProxy", np.dtype(np.float32))]  # from the file, not from a whole-file array
+    assert volume.is_contiguous()
     np.testing.assert_array_equal(volume[0].numpy(), label_volume())
+
+
+def whole_file_read(path) -> np.ndarray:
+    """What loading did before: nibabel's whole (scaled) array, C-ordered, then converted to float32."""
+    return c_order(np.asanyarray(nib.load(str(path)).dataobj)).astype(np.float32)
+
+
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+@pytest.mark.parametrize("kind", ["int16", "scaled", "big_endian", "float32", "uint16", "singleton_4d"])
+def test_reading_slab_by_slab_gives_the_whole_file_reads_values(tmp_path, monkeypatch, kind, suffix):
+    monkeypatch.setattr(transforms.memory_order, "SLAB_BYTES", 3 * 17 * 11 * 2)  # several slabs, a short last one
+    values = np.random.default_rng(0).integers(-1000, 1000, (17, 11, 10))
+    array = {
+        "int16": values.astype(np.int16),
+        "scaled": values.astype(np.int16),
+        "big_endian": values.astype(">i2"),
+        "float32": values.astype(np.float32) / 7,
+        "uint16": (values + 1000).astype(np.uint16),
+        "singleton_4d": values.astype(np.int16)[..., None],
+    }[kind]
+    image = nib.Nifti1Image(array, np.eye(4))
+    if kind == "scaled":
+        image.header.set_slope_inter(0.37, -12.5)
+    path = tmp_path / f"{kind}{suffix}"
+    nib.save(image, str(path))
+    read = read_c_order(nib.load(str(path), mmap=False, keep_file_open=True).dataobj, np.float32)
+    assert read.flags.c_contiguous and read.dtype == np.float32
+    np.testing.assert_array_equal(read, whole_file_read(path))

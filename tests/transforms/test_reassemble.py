@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import torch
 from monai.data import MetaTensor
+from monai.transforms.utils import generate_spatial_bounding_box
 
+import transforms.reassemble
 from networks.errors import DataError
 from tests.transforms.volumes import oblique_affine
 from transforms import (
@@ -147,3 +149,15 @@ def test_volume_in_millilitres_uses_the_voxel_size():
 
     assert volume_ml(mask, affine) == pytest.approx(3.0)
     assert volume_ml(mask, torch.as_tensor(oblique_affine())) == pytest.approx(1000 * 0.8 * 1.2 * 2.5 / 1000)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_box_and_volume_taken_slab_by_slab_are_those_of_the_whole_mask(monkeypatch, seed):
+    monkeypatch.setattr(transforms.reassemble, "SLAB_VOXELS", 40)  # many slabs
+    generator = torch.Generator().manual_seed(seed)
+    mask = (torch.rand(2, 9, 7, 13, generator=generator) < 0.01 * (seed + 1)).to(torch.uint8)
+    start, end = generate_spatial_bounding_box(mask)
+    expected = None if start == end else [list(start), [e - 1 for e in end]]
+    assert (None if box_3d(mask) is None else box_3d(mask).tolist()) == expected
+    voxels = int(torch.count_nonzero(mask > 0))  # every channel's voxels count
+    assert volume_ml(mask, torch.eye(4, dtype=torch.float64)) == pytest.approx(voxels / 1000)
