@@ -1,7 +1,8 @@
 """Running the deploy app as users run it, and the DICOM series it is run on.
 
 The app runs in a subprocess (the SDK configures logging for its whole process), with the tiny
-model: masks are arbitrary but must sit on the input's grid. Each DICOM case is written with
+model and every slice kept whatever its presence score (:data:`TINY_EVERY_SLICE`): masks are
+arbitrary but must sit on the input's grid. Each DICOM case is written with
 pydicom (tests.helpers.dicom): CT, pixels that are not square, files named against slice order.
 """
 
@@ -28,6 +29,9 @@ DICOM_SHAPE = (40, 32, 8)
 TILT_DEGREES = 15.0
 HOLOSCAN_STACK_BYTES = 32 * 1024 * 1024
 """The stack holoscan asks for; below it, its warning precedes every run's output."""
+TINY_EVERY_SLICE = [*TINY, str(Path(__file__).with_name("every_slice.json"))]
+"""The tiny inference configs with ``presence_threshold`` 0: the untrained model's presence scores are
+arbitrary, and the geometry tests need a mask on the slices the decoder draws one on."""
 RUN_TIMEOUT_S = 300
 RAS = np.array([-1.0, -1.0, 1.0])
 
@@ -39,7 +43,7 @@ def _raise_stack_limit() -> None:
 
 
 def run_app(
-    *args: str, env: dict[str, str] | None = None, config: str | None = str(TINY)
+    *args: str, env: dict[str, str] | None = None, config: str | None = str(TINY_EVERY_SLICE)
 ) -> subprocess.CompletedProcess:
     """``python -m bundle.deploy ARGS --config CONFIG`` (no ``--config`` for None) from a working directory of its
     own (not the bundle root)."""

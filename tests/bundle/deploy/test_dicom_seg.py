@@ -6,13 +6,15 @@ Debian package dicom3tools, which ``.ci/run`` installs: these tests fail, not sk
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 
 import numpy as np
 import pytest
 
-from tests.bundle.deploy.runs import NEEDS_DEPLOY_EXTRA
+from tests.bundle.deploy.runs import NEEDS_DEPLOY_EXTRA, run_app, write_case
+from tests.conftest import TINY
 
 pytest.importorskip("monai.deploy.core", reason=NEEDS_DEPLOY_EXTRA)
 hd = pytest.importorskip("highdicom", reason=NEEDS_DEPLOY_EXTRA)
@@ -129,3 +131,18 @@ def test_dcentvfy_finds_the_seg_consistent_with_its_sources(dicom_run):
     report = dicom3tools("dcentvfy", run.output("seg.dcm"), *(ds.filename for ds in run.case.datasets))
     errors = [line for line in report if line.startswith("Error")]
     assert not errors, "\n".join(report)
+
+
+def test_a_target_found_nowhere_writes_no_seg_and_says_so(tmp_path):
+    # a threshold no presence score of the untrained model reaches: nothing is found on any slice
+    nothing_found = tmp_path / "nothing_found.json"
+    nothing_found.write_text(json.dumps({"presence_threshold": 1.0}))
+    written = write_case("regular", tmp_path / "ct")
+    out = tmp_path / "out"
+    config = str([*TINY, str(nothing_found)])
+    process = run_app("-i", str(written.folder), "-o", str(out), "--query", written.query, config=config)
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert not (out / "ct_seg.dcm").exists()
+    assert "no target found, so no DICOM SEG is written" in process.stderr
+    result = json.loads((out / "ct_result.json").read_text())
+    assert result["found"] is False and result["slices"] == [] and result["volume_ml"] == 0.0
