@@ -213,9 +213,9 @@ class SliceInferer(Inferer):
     def recount(self, predictions: Sequence[SlicePrediction], mask: torch.Tensor) -> None:
         """Sets each prediction's pixel count from the cleaned (1, X, Y, Z) ``mask``."""
         spatial = mask.as_tensor()[0] if isinstance(mask, MetaTensor) else mask[0]
-        per_slice = spatial.movedim(self.slice_axis, 0).flatten(1).count_nonzero(dim=1)
         for prediction in predictions:
-            prediction.pixels = int(per_slice[prediction.index])
+            # slice by slice: counting the whole volume at once makes an int64 copy of it (8 bytes a voxel)
+            prediction.pixels = int(torch.count_nonzero(spatial.select(self.slice_axis, prediction.index)))
 
     def answer(
         self, network: torch.nn.Module, slices: Sequence[dict], predictions: Sequence[SlicePrediction], query: str

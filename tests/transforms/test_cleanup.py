@@ -7,7 +7,7 @@ import torch
 from monai.data import MetaTensor
 
 from networks import ConfigError
-from transforms.cleanup import TargetMaskCleanup, fill_slice_gaps
+from transforms.cleanup import TargetMaskCleanup, fill_slice_gaps_
 
 SPACING = (2.0, 2.0, 5.0)  # mm: a voxel is 0.02 mL
 
@@ -21,7 +21,7 @@ def volume(*boxes, shape=(12, 12, 10), axis_order=(0, 1, 2)):
 
 def test_a_one_slice_gap_is_filled_where_both_neighbours_hold_the_target():
     mask = volume((slice(2, 6), slice(2, 6), slice(1, 3)), (slice(3, 6), slice(2, 6), slice(4, 6)))
-    filled = fill_slice_gaps(mask.as_tensor(), 2)
+    filled = fill_slice_gaps_(mask.as_tensor().clone(), 2)
     gap = filled[0, :, :, 3]
     assert bool(gap[3:6, 2:6].all()) and int(gap.sum()) == 12, "the overlap of slices 2 and 4 only"
     assert torch.equal(filled[0, :, :, [0, 9]], mask.as_tensor()[0, :, :, [0, 9]]), "border slices never grow"
@@ -29,10 +29,10 @@ def test_a_one_slice_gap_is_filled_where_both_neighbours_hold_the_target():
 
 def test_a_two_slice_gap_stays_open_and_other_axes_are_not_closed():
     mask = volume((slice(2, 6), slice(2, 6), slice(1, 3)), (slice(2, 6), slice(2, 6), slice(5, 7)))
-    assert torch.equal(fill_slice_gaps(mask.as_tensor(), 2), mask.as_tensor())
+    assert torch.equal(fill_slice_gaps_(mask.as_tensor().clone(), 2), mask.as_tensor())
     holes = volume((slice(2, 3), slice(2, 6), slice(1, 5)), (slice(4, 5), slice(2, 6), slice(1, 5)))
-    assert torch.equal(fill_slice_gaps(holes.as_tensor(), 2), holes.as_tensor()), "no closing across x"
-    along_x = fill_slice_gaps(holes.as_tensor(), 0)
+    assert torch.equal(fill_slice_gaps_(holes.as_tensor().clone(), 2), holes.as_tensor()), "no closing across x"
+    along_x = fill_slice_gaps_(holes.as_tensor().clone(), 0)
     assert int(along_x[0, 3].sum()) == 16
 
 
