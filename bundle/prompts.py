@@ -1,4 +1,4 @@
-"""Prompts: the Mistral-instruct conversation, question/answer templates and tokenisation (DESIGN §4).
+"""Prompts: the Mistral-instruct conversation, question/answer templates and tokenisation (paper Sec. 4.1).
 
 A conversation is ``<s>[INST] <image>\\n{question} [/INST] {answer}</s>``; ``<image>`` stands for
 ``num_image_tokens`` placeholder ids that the model fills with CLIP features. Cross-entropy labels
@@ -23,8 +23,8 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from networks.errors import ConfigError
+from networks.medisee import IGNORE_INDEX
 
-IGNORE_INDEX = -100
 QUERY_KINDS = ("label", "short", "long")
 
 LABEL_QUESTIONS = (

@@ -27,6 +27,7 @@ from networks.packing import pack_rows, unpack_rows
 from networks.router import CandidateRouter
 
 IGNORE_INDEX = -100
+"""Label of the positions that carry no loss (transformers' and torch's cross-entropy convention); the prompts set it."""
 
 
 class InputSizes(NamedTuple):

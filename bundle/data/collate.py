@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import torch
 
+from bundle.engines.batch import LABEL_QUERY_PREFIX
 from bundle.prompts import PromptBuilder, label_question, pad_conversations
 from transforms.boxes import masks_to_boxes
 from transforms.preprocess import clip_preprocess, medsam_preprocess
@@ -88,7 +89,7 @@ class MediSeeCollate:
         if self.with_label_queries:
             plain = [self.prompts.inference_example(label_question(t.class_name)) for _, t in rows]
             padded = pad_conversations(plain, self.prompts.tokenizer.pad_token_id, self.padding_side)
-            batch.update({f"label_{k}": v for k, v in padded.items() if k != "labels"})
+            batch.update({f"{LABEL_QUERY_PREFIX}{k}": v for k, v in padded.items() if k != "labels"})
         return batch
 
     @staticmethod

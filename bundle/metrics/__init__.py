@@ -1,4 +1,4 @@
-"""Ignite metrics of MediSee (DESIGN §5): mask Dice, gIoU, cIoU and box IoU / accuracy on the rows whose
+"""Ignite metrics of MediSee (paper Sec. 5.1): mask Dice, gIoU, cIoU and box IoU / accuracy on the rows whose
 target is present, and the presence decision (precision, recall, F1, negatives with a mask), overall and
 per query kind.
 

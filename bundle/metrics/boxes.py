@@ -1,4 +1,4 @@
-"""Box metrics on normalised xyxy boxes, over rows that have a ground-truth box (DESIGN §5)."""
+"""Box metrics on normalised xyxy boxes, over rows that have a ground-truth box (paper Sec. 5.1)."""
 
 from __future__ import annotations
 

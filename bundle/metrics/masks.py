@@ -1,4 +1,4 @@
-"""Mask metrics on binarised predictions (logits > 0) at each slice's original size (DESIGN §5).
+"""Mask metrics on binarised predictions (logits > 0) at each slice's original size (paper Sec. 5.1).
 
 They average over the rows whose target is on the image (``present``), as the paper's do; rows
 asking about an absent structure are measured by :mod:`bundle.metrics.presence`.

@@ -1,4 +1,4 @@
-"""Metrics (DESIGN §5) against hand-computed values, per kind, across batches and across DDP ranks."""
+"""Metrics (paper Sec. 5.1) against hand-computed values, per kind, across batches and across DDP ranks."""
 
 from __future__ import annotations
 
