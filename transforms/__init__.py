@@ -3,12 +3,10 @@ slices->volume."""
 
 from transforms.augment import RandSliceAugmentd
 from transforms.boxes import (
-    cxcywh_to_xyxy,
     mask_to_box,
     masks_to_boxes,
     normalised_to_pixel,
     pixel_to_normalised,
-    xyxy_to_cxcywh,
 )
 from transforms.cleanup import TargetMaskCleanup
 from transforms.intensity import WINDOW_PRESETS, CTWindowd, FiniteValues, FiniteValuesd, MRNormalized
@@ -22,7 +20,7 @@ from transforms.reassemble import (
     volume_ml,
     voxel_to_world,
 )
-from transforms.slicing import SliceVolumed, in_plane_axes, iter_slices, take_slice
+from transforms.slicing import in_plane_axes, iter_slices, take_slice
 
 __all__ = [
     "CLIP_MEAN",
@@ -36,12 +34,10 @@ __all__ = [
     "LoadVolumed",
     "MRNormalized",
     "RandSliceAugmentd",
-    "SliceVolumed",
     "TargetMaskCleanup",
     "box_3d",
     "box_to_voxel_corners",
     "clip_preprocess",
-    "cxcywh_to_xyxy",
     "in_plane_axes",
     "iter_slices",
     "load_volume",
@@ -56,5 +52,4 @@ __all__ = [
     "to_original_space",
     "volume_ml",
     "voxel_to_world",
-    "xyxy_to_cxcywh",
 ]

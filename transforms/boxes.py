@@ -9,16 +9,11 @@ mask covering columns c0..c1 and rows r0..r1 has the box
 from __future__ import annotations
 
 import torch
-from monai.data.box_utils import convert_box_mode
 from monai.transforms import BoundingRect
 
 from networks.errors import DataError
 
 BOX_SIZE = 4
-XYXY = "xyxy"
-"""MONAI box mode (x_min, y_min, x_max, y_max)."""
-CCWH = "ccwh"
-"""MONAI box mode (x_centre, y_centre, width, height), the box head's output."""
 
 
 def masks_to_boxes(masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -74,13 +69,3 @@ def normalised_to_pixel(boxes: torch.Tensor, height: int, width: int) -> torch.T
 def pixel_to_normalised(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """(..., 4) pixel-edge xyxy boxes of an (H, W) slice -> normalised xyxy boxes."""
     return boxes / _size_scale(boxes, height, width)
-
-
-def xyxy_to_cxcywh(boxes: torch.Tensor) -> torch.Tensor:
-    """(N, 4) xyxy boxes -> (N, 4) (x_centre, y_centre, width, height), in the same units."""
-    return convert_box_mode(boxes, src_mode=XYXY, dst_mode=CCWH)
-
-
-def cxcywh_to_xyxy(boxes: torch.Tensor) -> torch.Tensor:
-    """(N, 4) (x_centre, y_centre, width, height) boxes -> (N, 4) xyxy boxes, in the same units."""
-    return convert_box_mode(boxes, src_mode=CCWH, dst_mode=XYXY)

@@ -10,13 +10,11 @@ uses the same rule, so slice outputs always land on the voxels they came from.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
-from monai.config import KeysCollection
 from monai.data import MetaTensor
-from monai.transforms import MapTransform
 from monai.utils import convert_to_tensor
 
 from networks.errors import ConfigError, DataError
@@ -146,59 +144,3 @@ def _affine_of(volume: torch.Tensor) -> torch.Tensor:
     if isinstance(volume, MetaTensor):
         return volume.affine
     return torch.eye(len(SPATIAL_AXES) + 1, dtype=torch.float64)
-
-
-class SliceVolumed(MapTransform):
-    """Turns a dictionary of volumes into a list of slice dictionaries (one per kept slice).
-
-    The first key drives the slicing (its slice metadata and ``skip_empty`` test); the other
-    keys (e.g. a label map) are sliced at the same indices and must have the same spatial
-    shape. Entries not in ``keys`` are passed to every slice dictionary unchanged.
-
-    Args:
-        keys: keys of the volumes to slice, the image first.
-        axis: spatial axis to slice along (0, 1 or 2).
-        start: first slice index (default 0).
-        stop: end index, exclusive (default: all slices).
-        skip_empty: skip slices where the first key's volume is constant.
-        allow_missing_keys: do not fail when a key other than the first is absent.
-
-    Raises:
-        ConfigError: ``axis`` is not 0, 1 or 2.
-    """
-
-    def __init__(
-        self,
-        keys: KeysCollection,
-        axis: int,
-        start: int | None = None,
-        stop: int | None = None,
-        skip_empty: bool = False,
-        allow_missing_keys: bool = False,
-    ) -> None:
-        super().__init__(keys, allow_missing_keys)
-        self.axis = check_axis(axis)
-        self.start, self.stop, self.skip_empty = start, stop, skip_empty
-
-    def __call__(self, data: Mapping[Hashable, Any]) -> list[dict[Hashable, Any]]:
-        """Returns one dictionary per slice, with the keyed volumes replaced by (C, H, W) views.
-
-        Raises:
-            DataError: a keyed volume is not (C, X, Y, Z) or its spatial shape differs from the first.
-        """
-        driver = self.keys[0]
-        volume = data[driver]
-        others = [key for key in self.key_iterator(data) if key != driver]
-        for key in others:
-            check_volume(data[key])
-            if data[key].shape[CHANNEL_DIMS:] != volume.shape[CHANNEL_DIMS:]:
-                shapes = tuple(data[key].shape[CHANNEL_DIMS:]), tuple(volume.shape[CHANNEL_DIMS:])
-                raise DataError(f"'{key}' has spatial shape {shapes[0]}, '{driver}' has {shapes[1]}")
-        slices = []
-        for item in iter_slices(volume, self.axis, self.start, self.stop, self.skip_empty):
-            image = item.pop(K.IMAGE)
-            entry = {**data, **item, driver: image}
-            for key in others:
-                entry[key] = take_slice(data[key], self.axis, item[K.SLICE_INDEX])
-            slices.append(entry)
-        return slices

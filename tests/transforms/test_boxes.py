@@ -7,12 +7,10 @@ import torch
 
 from networks.errors import DataError
 from transforms import (
-    cxcywh_to_xyxy,
     mask_to_box,
     masks_to_boxes,
     normalised_to_pixel,
     pixel_to_normalised,
-    xyxy_to_cxcywh,
 )
 
 HEIGHT, WIDTH = 5, 8
@@ -71,13 +69,6 @@ def test_normalised_and_pixel_boxes_convert_both_ways():
     pixel = normalised_to_pixel(box, HEIGHT, WIDTH)
     torch.testing.assert_close(pixel, torch.tensor([[2.0, 1.0, 4.0, 3.0]]))
     torch.testing.assert_close(pixel_to_normalised(pixel, HEIGHT, WIDTH), box)
-
-
-def test_xyxy_and_centre_size_convert_both_ways():
-    xyxy = torch.tensor([[0.1, 0.2, 0.5, 0.8], [0.0, 0.0, 1.0, 1.0]])
-    cxcywh = xyxy_to_cxcywh(xyxy)
-    torch.testing.assert_close(cxcywh, torch.tensor([[0.3, 0.5, 0.4, 0.6], [0.5, 0.5, 1.0, 1.0]]))
-    torch.testing.assert_close(cxcywh_to_xyxy(cxcywh), xyxy)
 
 
 @pytest.mark.parametrize("seed", range(20))

@@ -7,7 +7,7 @@ import torch
 from monai.data import MetaTensor
 
 from networks.errors import ConfigError, DataError
-from transforms import SliceVolumed, iter_slices, take_slice
+from transforms import iter_slices, take_slice
 from transforms.slicing import take_slices
 
 SHAPE = (24, 20, 12)
@@ -88,20 +88,3 @@ def test_invalid_axis_is_a_config_error(volume, axis):
 def test_a_volume_without_channel_is_a_data_error():
     with pytest.raises(DataError, match=r"\(C, X, Y, Z\)"):
         iter_slices(torch.zeros(3, 4, 5), 0)
-
-
-def test_slice_volumed_slices_image_and_label_together(volume):
-    label = (volume[:1] % 7 == 0).to(torch.uint8)
-
-    slices = SliceVolumed(["image", "label"], axis=1, start=4, stop=6)({"image": volume, "label": label, "case": "c1"})
-
-    assert [s["slice_index"] for s in slices] == [4, 5]
-    for item in slices:
-        assert item["case"] == "c1"
-        assert item["image"].shape == (2, 24, 12) and item["label"].shape == (1, 24, 12)
-        assert torch.equal(item["label"], label.as_tensor()[:, :, item["slice_index"], :])
-
-
-def test_slice_volumed_refuses_labels_of_another_shape(volume):
-    with pytest.raises(DataError, match="'label' has spatial shape"):
-        SliceVolumed(["image", "label"], axis=0)({"image": volume, "label": torch.zeros(1, 3, 3, 3)})
