@@ -1,4 +1,4 @@
-"""2D boxes: from masks, and between normalised / pixel and xyxy / cxcywh forms.
+"""2D boxes: from masks, and between normalised and pixel xyxy forms.
 
 Convention (the one MediSee's box head and the MLMR-SD ``bbox`` field use): x runs along W
 (columns), y along H (rows), and coordinates are pixel *edges*, normalised by the slice size. A
