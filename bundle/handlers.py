@@ -1,7 +1,8 @@
-"""Ignite handlers of the MediSee workflows."""
+"""Ignite handlers of the MediSee workflows, and what they print or log."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -68,6 +69,94 @@ class MetricsJsonWriter:
             if values:
                 summary[kind] = values
         return summary
+
+
+LOSS_TAG = "train_loss"
+"""TensorBoard group of the training losses: ``train_loss/total``, ``train_loss/text``, ``train_loss/mask`` ..."""
+
+
+def loss_scalars(output: Mapping[str, Any], tag: str = LOSS_TAG) -> dict[str, float]:
+    """Every loss term of a training iteration as a TensorBoard scalar (``TensorBoardStatsHandler``'s ``output_transform``).
+
+    The trainer's output holds the total under ``loss`` and each term under ``losses`` (the console's
+    StatsHandler prints them all); TensorBoard gets the same terms, the total as ``{tag}/total``.
+    """
+    return {f"{tag}/{'total' if name == 'loss' else name}": float(value) for name, value in output["losses"].items()}
+
+
+METRIC_HEADINGS = {
+    "dice": "Dice",
+    "giou": "gIoU",
+    "ciou": "cIoU",
+    "box_iou": "box IoU",
+    "box_acc": "box Acc (IoU > 0.5)",
+    "presence_precision": "presence precision",
+    "presence_recall": "presence recall",
+    "presence_f1": "presence F1",
+    "negatives_with_mask": "negatives w/ mask",
+}
+"""Column heading of each metric in the printed table (as the README's)."""
+KIND_ROWS = {"label": "label question", "short": "short reasoning question", "long": "long reasoning question"}
+
+
+def metrics_table(summary: Mapping[str, Any]) -> str:
+    """The metrics of :meth:`MetricsJsonWriter.summary` as a Markdown table: one row per query kind, then all."""
+    names = [name for name in METRIC_HEADINGS if name in summary]
+    rows = [(KIND_ROWS[kind], summary[kind]) for kind in QUERY_KINDS if kind in summary] + [("all", summary)]
+    lines = [
+        "| query kind | " + " | ".join(METRIC_HEADINGS[n] for n in names) + " |",
+        "|" + " --- |" * (len(names) + 1),
+    ]
+    for title, values in rows:
+        cells = ["-" if values.get(n) is None else f"{values[n]:.3f}" for n in names]
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+class EvaluationReport:
+    """Says what an evaluation evaluates when it starts, and where its metrics went and what they are when it ends.
+
+    Printed (rank 0): the checkpoint, the split with its volumes, slices and questions, then, at the end,
+    the path of ``metrics.json`` and the metrics table.
+
+    Args:
+        checkpoint: the checkpoint evaluated (None: random heads).
+        split: the split's name.
+        dataset: the evaluated dataset (its ``counts()``, if it has them).
+        writer: the :class:`MetricsJsonWriter` of the run (its path and its summary of the metrics).
+    """
+
+    def __init__(
+        self, checkpoint: str | os.PathLike | None, split: str, dataset: Any, writer: MetricsJsonWriter
+    ) -> None:
+        self.checkpoint = None if checkpoint is None else os.path.abspath(checkpoint)
+        self.split, self.dataset, self.writer = split, dataset, writer
+
+    def attach(self, engine: Engine) -> None:
+        """Prints when ``engine`` starts and after it completes (attach it after the writer)."""
+        engine.add_event_handler(Events.STARTED, self.started)
+        engine.add_event_handler(Events.COMPLETED, self.completed)
+
+    def started(self, engine: Engine) -> None:
+        """Prints the checkpoint and the split."""
+        counts = self.dataset.counts() if hasattr(self.dataset, "counts") else {"questions": len(self.dataset)}
+        held = ", ".join(f"{number} {name[:-1] if number == 1 else name}" for name, number in counts.items())
+        self._print(
+            "MediSee evaluation",
+            f"  checkpoint: {self.checkpoint or 'none (random heads)'}",
+            f"  split: {self.split} ({held})",
+        )
+
+    def completed(self, engine: Engine) -> None:
+        """Prints the metrics file's path and the table."""
+        if idist.get_rank() == 0:  # the file as written: what the table shows is what was saved
+            summary = json.loads(self.writer.path.read_text(encoding="utf-8"))
+            self._print(f"  metrics: {self.writer.path}", metrics_table(summary))
+
+    @staticmethod
+    def _print(*lines: str) -> None:
+        if idist.get_rank() == 0:
+            print(*lines, sep="\n", flush=True)
 
 
 VOLUME_TABLE_COLUMNS = (

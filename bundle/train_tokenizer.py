@@ -19,6 +19,7 @@ from pathlib import Path
 from bundle.data.nifti import label_names, read_dataset_json
 from bundle.data.queries import REASONING_KINDS, PromptPool, parse_prompt_pools
 from bundle.prompts import LABEL_QUESTIONS, reasoning_question
+from networks.cli import DefaultsHelpFormatter
 from networks.errors import DataError, run_command
 from networks.files import atomic_path
 from networks.tokenizer import train_bpe_tokenizer
@@ -69,7 +70,11 @@ def train_tokenizer(dataset_dir: str | Path, out: str | Path, vocab_size: int) -
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m bundle.train_tokenizer", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        formatter_class=DefaultsHelpFormatter,
+        prog="python -m bundle.train_tokenizer",
+        description=__doc__.split("\n\n")[0],
+    )
     parser.add_argument("--dataset_dir", required=True, help="folder holding dataset.json")
     parser.add_argument("--out", required=True, help="tokenizer directory to create")
     parser.add_argument("--vocab-size", type=int, default=1024, help="vocabulary size, bytes and merges included")

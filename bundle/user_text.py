@@ -110,16 +110,15 @@ def bundle_command_args(argv: Sequence[str] | None = None) -> list[str] | None:
     return list(argv[2:]) if same else None
 
 
-def command_line_options(key: str, args: Sequence[str]) -> list[str]:
-    """Every value given to ``--key`` in ``args``, as typed, in order, read the way python-fire reads them.
+def command_line_pairs(args: Sequence[str]) -> Iterator[tuple[str, str | None]]:
+    """Every ``(name, value)`` option of ``args``, as typed, in order, read the way python-fire reads them.
 
     python-fire takes ``--key=value``, ``--key value`` (unless the next argument is a flag, which
-    makes ``--key`` a boolean) and ``-key``; ``-`` in names counts as ``_``; arguments after a lone
-    ``--`` are fire's own.
+    makes ``--key`` a boolean: value None) and ``-key``; ``-`` in names counts as ``_``; arguments
+    after a lone ``--`` are fire's own.
     """
     if FIRE_SEPARATOR in args:
         args = args[: len(args) - 1 - list(reversed(args)).index(FIRE_SEPARATOR)]
-    values = []
     index = 0
     while index < len(args):
         argument = args[index]
@@ -129,12 +128,16 @@ def command_line_options(key: str, args: Sequence[str]) -> list[str]:
         name, has_value, value = argument.lstrip("-").partition("=")
         if not has_value:
             if index == len(args) or FLAG.match(args[index]):
-                continue  # a boolean flag: no text
+                yield name.replace("-", "_"), None  # a boolean flag: no text
+                continue
             value = args[index]
             index += 1
-        if name.replace("-", "_") == key:
-            values.append(value)
-    return values
+        yield name.replace("-", "_"), value
+
+
+def command_line_options(key: str, args: Sequence[str]) -> list[str]:
+    """Every value given to ``--key`` in ``args``, as typed, in order (:func:`command_line_pairs`)."""
+    return [value for name, value in command_line_pairs(args) if name == key and value is not None]
 
 
 def command_line_text(key: str, argv: Sequence[str] | None = None) -> str | None:

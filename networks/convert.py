@@ -23,6 +23,7 @@ import torch
 from safetensors import safe_open
 from transformers import CLIPVisionConfig, LlavaConfig, LlavaForConditionalGeneration, MistralConfig
 
+from networks.cli import DefaultsHelpFormatter
 from networks.errors import WeightsError, brief, list_names, run_command
 from networks.files import atomic_path, check_writable
 from networks.tokenizer import load_tokenizer
@@ -260,6 +261,7 @@ def _prepared(tensor: torch.Tensor, name: str, shape: torch.Size, cast: torch.dt
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(
+        formatter_class=DefaultsHelpFormatter,
         prog="python -m networks.convert",
         description="Convert LLaVA-Med v1.5 (llava_mistral) + CLIP ViT-L/14-336 into an HF LLaVA directory "
         "that LlavaForConditionalGeneration.from_pretrained loads (use it as the bundle's 'llava_path').",

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from monai.bundle import ConfigParser
 
+from networks.cli import DefaultsHelpFormatter
 from networks.errors import ConfigError, run_command
 from networks.files import config_list
 from networks.trainable import format_report, trainable_report
@@ -58,7 +59,9 @@ def describe(parser: ConfigParser) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(prog="python -m networks.report", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        formatter_class=DefaultsHelpFormatter, prog="python -m networks.report", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--config_file", required=True, help="a config path or a list of them")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args, rest = parser.parse_known_args(argv)

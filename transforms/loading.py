@@ -242,6 +242,22 @@ def check_image_path(path: str | Path, reader: str) -> Path:
     return path
 
 
+COLOUR_CHANNELS = {3: "RGB", 4: "RGBA"}
+"""Channel counts of colour pictures (PNG, JPEG) as readers load them."""
+
+
+def what_it_holds(spatial: tuple[int, ...], channels: int = ONE_VOLUME) -> str:
+    """A person's words for data of ``spatial`` shape with ``channels``: "a 2D RGB image", "a 4D series" ..."""
+    dims = len(spatial)
+    if dims == 2:
+        if channels in COLOUR_CHANNELS:
+            return f"a 2D {COLOUR_CHANNELS[channels]} image"
+        return "a 2D image" if channels == ONE_VOLUME else f"a 2D image with {channels} channels"
+    if dims == SPATIAL_DIMS + 1:
+        return f"a 4D series of {spatial[-1]} volumes"
+    return f"{dims}D data"
+
+
 def check_volume_shape(path: str | Path, spatial: tuple[int, ...], channels: int = ONE_VOLUME) -> tuple[int, ...]:
     """Returns ``spatial`` if it is the shape of one 3D volume.
 
@@ -259,7 +275,10 @@ def check_volume_shape(path: str | Path, spatial: tuple[int, ...], channels: int
     """
     if len(spatial) != SPATIAL_DIMS:
         shape = spatial if channels == ONE_VOLUME else (*spatial, channels)
-        raise DataError(f"image {path} has shape {shape}; a 3D volume (X, Y, Z) is needed")
+        raise DataError(
+            f"image {path} is {what_it_holds(spatial, channels)} (it has shape {shape}); a 3D volume (X, Y, Z) is "
+            "needed: a NIfTI file, or a folder holding one DICOM series"
+        )
     if channels != ONE_VOLUME:
         raise DataError(
             f"image {path} is 4D with {channels} volumes of shape {spatial}; a single 3D volume is needed "

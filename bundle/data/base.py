@@ -162,6 +162,10 @@ class TargetDataset(Dataset):
     def __len__(self) -> int:
         return len(self._items)
 
+    def counts(self) -> dict[str, int]:
+        """What the dataset holds, for a person: ``images`` (slices) with questions and ``questions`` (items)."""
+        return {"images": len({item[0] for item in self._items}), "questions": len(self._items)}
+
     def draw(self, index: int) -> tuple[Hashable, list[tuple[Hashable, str, Query]]]:
         """Item ``index``'s image key and its (target key, class name, query) triples at this epoch, without pixels.
 

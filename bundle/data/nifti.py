@@ -172,6 +172,11 @@ class NiftiSliceDataset(TargetDataset):
 
         return self._images.get(index, load)
 
+    def counts(self) -> dict[str, int]:
+        """``volumes`` of the split, their ``slices`` with questions, and ``questions``."""
+        counts = super().counts()
+        return {"volumes": len(self._entries), "slices": counts["images"], "questions": counts["questions"]}
+
     def load_image(self, image_key: Hashable) -> torch.Tensor:
         index, slice_index = image_key
         return take_slice(self._image_volume(index), self.slice_axis, slice_index).clone()

@@ -30,6 +30,7 @@ from bundle.deploy.settings import (
 from bundle.deploy.sources import InputKind, check_dicom_study, resolve_input
 from bundle.inference.settings import flag
 from bundle.quiet import QUIET_LEVEL, quiet_libraries
+from networks.cli import DefaultsHelpFormatter
 from networks.errors import ConfigError, run_command
 from transforms.loading import nifti_header_shape
 
@@ -48,7 +49,11 @@ def overwrite_flag(value: str) -> bool:
 
 def build_parser() -> argparse.ArgumentParser:
     """The app's argument parser (MediSee options next to the SDK's ``-i``, ``-o``, ``-l``)."""
-    parser = argparse.ArgumentParser(prog=PROGRAM, description="MediSee reasoning segmentation (MONAI Deploy app).")
+    parser = argparse.ArgumentParser(
+        formatter_class=DefaultsHelpFormatter,
+        prog=PROGRAM,
+        description="MediSee reasoning segmentation (MONAI Deploy app).",
+    )
     parser.add_argument(
         "-i",
         "--input",

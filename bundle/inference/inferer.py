@@ -7,7 +7,9 @@ reaches ``presence_threshold``; the masks are written back into a volume on the 
 optional :class:`bundle.inference.answer.AnswerGenerator` answers the question on the slice with
 the largest predicted target (none: the slice the model found likeliest), and the optional 3D
 clean-up (:class:`transforms.cleanup.TargetMaskCleanup`) then makes the mask consistent across
-slices. When no slice holds the target, the answer says it was not found.
+slices. When no slice holds the target, the answer says it was not found. The answer is then worded
+for a person (:class:`bundle.inference.wording.AnswerWording`: no candidate tokens); the model's own
+text is kept beside it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from bundle.inference import keys as K
 from bundle.inference.answer import AnswerGenerator, not_found_answer
 from bundle.inference.settings import flag
 from bundle.inference.structures import names_single_structure
+from bundle.inference.wording import AnswerWording
 from bundle.prompts import PromptBuilder, TokenizedConversation, pad_conversations
 from networks.errors import ConfigError
 from transforms import keys as TK
@@ -142,6 +145,7 @@ class SliceInferer(Inferer):
             raise ConfigError(f"config 'presence_threshold' must be a number in [0, 1], got {presence_threshold!r}")
         self.presence_threshold = float(presence_threshold)
         self.cleanup = cleanup
+        self.wording = AnswerWording.for_prompts(prompts)
 
     def __call__(self, inputs: MetaTensor, network: torch.nn.Module, query: str, name: str = "") -> dict[str, Any]:
         """Segments the target on every slice, then answers the question.
@@ -155,8 +159,8 @@ class SliceInferer(Inferer):
         Returns:
             ``pred``: (1, X, Y, Z) uint8 mask on ``inputs``' grid (with its metadata and trace);
             ``slices``: :class:`SlicePrediction` of the slices holding the target; ``predictions``:
-            those of every slice processed; ``answer`` and ``answer_slice`` (None when generation is
-            off or no slice was processed).
+            those of every slice processed; ``answer`` (worded for a person), ``answer_raw`` (the model's
+            text) and ``answer_slice`` (None when generation is off or no slice was processed).
         """
         # a volume with nothing to see gets no model calls: random or confused masks would look like findings
         skip_empty = self.skip_empty or is_blank(inputs, name)
@@ -168,13 +172,15 @@ class SliceInferer(Inferer):
             mask = self.cleanup(mask, single_structure=names_single_structure([query, answer]))
             self.recount(predictions, mask)
         found = [p for p in predictions if p.has_target]
+        raw = answer
         if not found and answer is not None:
             answer = not_found_answer(answer, self.prompts.rejection_token)
         return {
             K.PRED: mask,
             K.SLICES: found,
             K.PREDICTIONS: predictions,
-            K.ANSWER: answer,
+            K.ANSWER: self.wording(answer, query, found=bool(found)),
+            K.ANSWER_RAW: raw,
             K.ANSWER_SLICE: answer_slice,
         }
 

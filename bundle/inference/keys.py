@@ -1,8 +1,8 @@
 """Keys of the per-volume dictionaries that flow through the inference workflow.
 
 A datalist entry (:func:`bundle.inference.inputs.datalist`) holds :data:`IMAGE`, :data:`NAME`,
-:data:`READER` and :data:`QUERY`; the inferer adds :data:`PRED`, :data:`SLICES`, :data:`ANSWER`
-and :data:`ANSWER_SLICE`; postprocessing adds :data:`RESULT` and :data:`OUTPUT_FILES`.
+:data:`READER` and :data:`QUERY`; the inferer adds :data:`PRED`, :data:`SLICES`, :data:`ANSWER`,
+:data:`ANSWER_RAW` and :data:`ANSWER_SLICE`; postprocessing adds :data:`RESULT` and :data:`OUTPUT_FILES`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,10 @@ PREDICTIONS = "predictions"
 """Per-slice predictions of every slice processed (their presence scores go into the result)."""
 
 ANSWER = "answer"
-"""The generated text answer, or None when generation is off."""
+"""The answer a person reads (:mod:`bundle.inference.wording`: no candidate tokens), or None when generation is off."""
+
+ANSWER_RAW = "answer_raw"
+"""The model's generated text as it wrote it, tokens included, or None when generation is off."""
 
 ANSWER_SLICE = "answer_slice"
 """Index of the slice the answer was generated on, or None."""

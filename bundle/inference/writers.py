@@ -213,6 +213,7 @@ class SaveResultd(VolumeWriter):
             "image": str(source) if source else None,
             "query": data[K.QUERY],
             "answer": data[K.ANSWER],
+            "answer_raw": data.get(K.ANSWER_RAW),
             "answer_slice": data[K.ANSWER_SLICE],
             "slice_axis": self.slice_axis,
             "coordinates": COORDINATES,

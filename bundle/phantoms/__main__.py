@@ -16,12 +16,15 @@ import time
 
 from bundle.phantoms.dataset import write_dataset
 from bundle.phantoms.phantom import DEFAULT_SHAPE
+from networks.cli import DefaultsHelpFormatter
 from networks.errors import run_command
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command-line options (types only; values are checked by ``write_dataset``)."""
-    parser = argparse.ArgumentParser(prog="python -m bundle.phantoms", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        formatter_class=DefaultsHelpFormatter, prog="python -m bundle.phantoms", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--out", required=True, help="dataset directory to create")
     parser.add_argument("--n", type=int, required=True, help="number of volumes")
     parser.add_argument("--seed", type=int, default=0, help="series seed: volume i depends only on (seed, i)")

@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.helpers.configs import config_list
+from tests.helpers.printed import unexpected_lines
 
 DEMO = ["configs/model.json", "configs/demo_model.json", "configs/inference.json", "configs/demo.json"]
 """The README's main command: the model at the demo's size, the inference workflow, the demo's question and volume."""
@@ -69,6 +70,17 @@ def test_the_demo_finds_the_asked_organ_and_says_where_its_outputs_are(demo_run)
     assert re.search(r"right kidney", result["answer"], re.IGNORECASE), result["answer"]
 
 
+@pytest.mark.slow
+def test_the_demo_prints_only_the_result_lines_in_plain_words(demo_run):
+    done, out = demo_run
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert unexpected_lines(done.stdout) == [], done.stdout
+    assert not any(token in done.stdout for token in ("[SEG]", "[BBOX]", "[REJ]")), done.stdout
+    answer = json.loads((out / "phantom_000_result.json").read_text())
+    assert "[SEG]" not in answer["answer"] and answer["answer_raw"].startswith("It is [SEG] and [BBOX].")
+    assert answer["answer"] in answer["answer_raw"], "the plain answer is the model's own text without tokens"
+
+
 ABSENT = "Please segment and locate the heart in this image."
 """A structure the demo volume (an abdominal phantom) does not hold."""
 
@@ -85,4 +97,4 @@ def test_the_demo_says_an_absent_structure_is_not_found(tmp_path):
     assert result["volume_ml"] == 0.0
     assert not np.asarray(nib.load(tmp_path / "phantom_000_mask.nii.gz").dataobj).any()
     assert "phantom_000: no target found" in done.stdout
-    assert "not" in result["answer"].lower(), result["answer"]
+    assert "not" in result["answer"].lower() and "[REJ]" not in result["answer"], result["answer"]

@@ -1,4 +1,5 @@
-"""MetricsJsonWriter: the metrics file after a run, its structure, rank 0 only, never partial."""
+"""MetricsJsonWriter: the metrics file after a run, its structure, rank 0 only, never partial; what an evaluation
+prints and what TensorBoard gets of the losses."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 import torch
 from ignite.engine import Engine, Events
 
-from bundle.handlers import MetricsJsonWriter
+from bundle.handlers import EvaluationReport, MetricsJsonWriter, loss_scalars, metrics_table
 from bundle.metrics import BoxAccuracy, BoxIoU, CIoU, Dice, GIoU
 
 # Engine metrics as the five metrics leave them: base names, per-kind keys, scalars under attached names.
@@ -111,3 +112,40 @@ def test_a_failed_write_leaves_the_previous_file_whole_and_no_partial_file(tmp_p
     monkeypatch.undo()
     assert (tmp_path / "metrics.json").read_text() == previous
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_every_loss_term_becomes_its_own_scalar():
+    output = {"loss": 3.0, "losses": {"loss": 3.0, "text": 1.0, "mask": 1.5, "box": 0.5}}
+    assert loss_scalars(output) == {
+        "train_loss/total": 3.0, "train_loss/text": 1.0, "train_loss/mask": 1.5, "train_loss/box": 0.5,
+    }  # fmt: skip
+
+
+def test_the_metrics_table_has_a_row_per_kind_seen_then_all():
+    summary = MetricsJsonWriter(".").summary(METRICS)
+    lines = metrics_table(summary).splitlines()
+    assert lines[0] == "| query kind | Dice | gIoU | cIoU | box IoU | box Acc (IoU > 0.5) |"
+    assert lines[2].startswith("| label question | 0.600 | 0.500 | 0.550 | 0.350 | 0.500 |")
+    assert lines[3] == "| long reasoning question | 0.400 | 0.300 | 0.350 | - | - |"
+    assert lines[-1] == "| all | 0.500 | 0.400 | 0.450 | 0.300 | 0.250 |"
+
+
+class _Slices:
+    def counts(self):
+        return {"volumes": 1, "slices": 12, "questions": 30}
+
+
+def test_the_evaluation_report_says_what_was_evaluated_then_where_the_metrics_are(tmp_path, capsys):
+    engine = _engine_with(METRICS)
+    writer = MetricsJsonWriter(tmp_path)
+    writer.attach(engine)
+    EvaluationReport(tmp_path / "ckpt", "test", _Slices(), writer).attach(engine)
+    engine.run([0], max_epochs=1)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:4] == [
+        "MediSee evaluation",
+        f"  checkpoint: {tmp_path / 'ckpt'}",
+        "  split: test (1 volume, 12 slices, 30 questions)",
+        f"  metrics: {tmp_path / 'metrics.json'}",
+    ]
+    assert lines[4].startswith("| query kind | Dice") and lines[-1].startswith("| all | 0.500")

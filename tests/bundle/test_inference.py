@@ -35,6 +35,7 @@ RESULT_KEYS = {
     "image",
     "query",
     "answer",
+    "answer_raw",
     "answer_slice",
     "slice_axis",
     "coordinates",
@@ -117,6 +118,7 @@ def test_result_json_has_the_documented_keys_and_types(single_run):
     result = json.loads(outputs_of(single_run, "ph1")["result"].read_text())
     assert set(result) == RESULT_KEYS
     assert result["query"] == QUERY and isinstance(result["answer"], str) and isinstance(result["answer_slice"], int)
+    assert isinstance(result["answer_raw"], str) and "[SEG]" not in result["answer"]
     assert result["weights"] == {"llava_path": None, "medsam_path": None, "checkpoint": None}
     assert isinstance(result["volume_ml"], float) and result["slices"], "the random model marks something"
     for entry in result["slices"]:

@@ -17,6 +17,7 @@ from bundle.inference.distributed import rank_share
 from bundle.phantoms import write_dataset
 from tests.conftest import TINY
 from tests.helpers.configs import config_files, config_list
+from tests.helpers.printed import repeated_lines
 
 pytestmark = pytest.mark.filterwarnings("ignore:builtin type:DeprecationWarning")  # ITK's SWIG bindings
 
@@ -82,6 +83,8 @@ def test_two_processes_write_each_volume_once_as_one_process_does(images, single
         documents = [json.loads((folder / f"{name}_result.json").read_text()) for folder in (tmp_path, single_process)]
         assert documents[0] == documents[1], name
     assert result.stdout.count("MediSee inference:") == 1, "rank 0 alone prints the summary"
+    assert repeated_lines(result.stdout) == [], "rank 0 alone prints, warnings included"
+    assert result.stdout.count("the MediSee heads are untrained") == 1, result.stdout
     assert "MediSee inference: 3 volume(s) on 2 process(es)" in result.stdout
     listed = [line.split(":")[0] for line in result.stdout.splitlines() if line.startswith("phantom_")]
     assert listed == names(single_process), "every volume in the summary, sorted by name"

@@ -99,7 +99,7 @@ def refused(out: Path, **overrides) -> str:
         ("text", "cannot read image {path} .*not a valid gzip file"),
         ("truncated", "cannot read image {path} .*truncated"),
         ("empty", "image {path} is an empty file"),
-        ("2d", r"image {path} has shape \(32, 24\); a 3D volume"),
+        ("2d", r"image {path} is a 2D image \(it has shape \(32, 24\)\); a 3D volume"),
         ("4d", "image {path} is 4D with 3 volumes"),
     ],
 )

@@ -56,7 +56,8 @@ def test_a_slice_keeps_its_mask_only_from_the_presence_threshold(tiny, volume):
 def test_nothing_above_the_threshold_means_not_found(tiny, volume):
     out = infer(tiny, volume, 1.0, cleanup=TargetMaskCleanup(), answer=True)
     assert out[K.SLICES] == [] and not bool(out[K.PRED].any())
-    assert out[K.ANSWER] == NOT_FOUND or "[REJ]" in out[K.ANSWER]
+    assert out[K.ANSWER] == NOT_FOUND or "[REJ]" in out[K.ANSWER_RAW]
+    assert "[REJ]" not in out[K.ANSWER] and "[SEG]" not in out[K.ANSWER]
     best = max(out[K.PREDICTIONS], key=lambda p: p.presence)
     assert out[K.ANSWER_SLICE] == best.index, "the answer is generated where the target is likeliest"
 
@@ -85,6 +86,6 @@ def test_the_workflow_reports_a_target_found_nowhere(tmp_path, capsys):
     result = json.loads(files["result"].read_text())
     assert result["found"] is False and result["slices"] == [] and result["box_3d"] is None
     assert result["volume_ml"] == 0.0 and len(result["presence"]) == nib.load(image).shape[2]
-    assert result["answer"] == NOT_FOUND or "[REJ]" in result["answer"]
+    assert result["answer"] == NOT_FOUND or "[REJ]" in result["answer_raw"]
     assert not np.asanyarray(nib.load(files["mask"]).dataobj).any() and files["overlay"].is_file()
     assert "ph0: no target found" in capsys.readouterr().out

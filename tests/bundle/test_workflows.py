@@ -54,19 +54,44 @@ def train_flow(phantoms, output_dir, **overrides):
 
 
 @pytest.mark.slow
-def test_train_then_evaluate_then_infer(phantoms, tmp_path):
+def scalar_tags(folder) -> list[str]:
+    """Every scalar tag of the TensorBoard event files in ``folder``, once per file that holds it."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tags = []
+    for path in sorted(folder.glob("events.out.tfevents.*")):
+        events = EventAccumulator(str(path))
+        events.Reload()
+        tags += events.Tags()["scalars"]
+    return tags
+
+
+def test_train_then_evaluate_then_infer(phantoms, tmp_path, capsys):
     flow = train_flow(phantoms, tmp_path, epochs=2, batch_size=4)
     assert flow.check_properties() in (None, [])
     flow.run()
     trainer = flow.parser.get_parsed_content("train#trainer")
     assert trainer.state.epoch == 2 and trainer.state.iteration == 2 * trainer.state.epoch_length
-    assert "val_mean_dice" in flow.parser.get_parsed_content("validate#evaluator").state.metrics
+    assert "dice" in flow.parser.get_parsed_content("validate#evaluator").state.metrics
     saved = checkpoints_in(tmp_path / "checkpoints")
     assert saved and saved[-1].name.endswith(f"{trainer.state.iteration:08d}")
     flow.finalize()
+    tags = scalar_tags(tmp_path)
+    terms = trainer.state.output["losses"]
+    assert {f"train_loss/{'total' if t == 'loss' else t}" for t in terms} <= set(tags), tags
+    assert {"train_loss/text", "train_loss/mask", "train_loss/box"} <= set(tags)
+    assert tags.count("dice") == 1 and tags.count("giou") == 1, "each validation metric once, under its own name"
+    assert not [tag for tag in tags if tag.startswith("val_")], tags
 
+    capsys.readouterr()
     evaluation = workflow(["train.json", "evaluate.json"], dataset_dir=str(phantoms), output_dir=str(tmp_path), **SMALL)
     evaluation.run()
+    printed = capsys.readouterr().out.splitlines()
+    start = printed.index("MediSee evaluation")
+    assert printed[start + 1] == f"  checkpoint: {saved[-1]}"
+    assert re.fullmatch(r"  split: test \(1 volume, \d+ slices, \d+ questions\)", printed[start + 2]), printed
+    assert printed[start + 3] == f"  metrics: {tmp_path / 'metrics.json'}"
+    assert printed[start + 4].startswith("| query kind | Dice | gIoU |") and printed[-1].startswith("| all | ")
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     for key in ("dice", "giou", "ciou", "box_iou", "box_acc"):
         assert 0.0 <= metrics[key] <= 1.0
@@ -213,7 +238,7 @@ def test_packed_sequences_train_and_validate_on_real_tokens_only(phantoms, tmp_p
     flow.run()
     assert network.pack_sequences and len(calls) > 2 and torch.isfinite(torch.tensor(trainer.state.output["loss"]))
     assert all(shape == (1, tokens) for shape, tokens in calls)  # one row holding exactly the batch's real tokens
-    assert "val_mean_dice" in evaluator.state.metrics
+    assert "dice" in evaluator.state.metrics
     assert not train_flow(phantoms, tmp_path / "off").parser.get_parsed_content("network").pack_sequences
 
 

@@ -97,8 +97,23 @@ def test_non_nifti_file_with_the_nibabel_reader_is_refused(tmp_path):
 @pytest.mark.parametrize("read", [load_volume, nifti_header_shape], ids=["load", "header"])
 def test_a_2d_image_is_refused_with_its_shape(tmp_path, read):
     flat = write_nifti(tmp_path / "xray.nii.gz", np.zeros((8, 6), dtype=np.int16), np.eye(4))
-    with pytest.raises(DataError, match=r"xray.nii.gz has shape \(8, 6\)"):
+    with pytest.raises(DataError, match=r"xray.nii.gz is a 2D image \(it has shape \(8, 6\)\); a 3D volume"):
         read(flat)
+
+
+@pytest.mark.parametrize(("mode", "words"), [("RGB", "a 2D RGB image"), ("L", "a 2D image")])
+def test_a_picture_is_refused_as_the_picture_it_is(tmp_path, mode, words):
+    from PIL import Image
+
+    picture = tmp_path / "photo.png"
+    Image.new(mode, (42, 39)).save(picture)
+    with pytest.raises(DataError) as raised:
+        load_volume(picture, reader="itk")
+    message = str(raised.value)
+    assert message.startswith(f"image {picture} is {words} (it has shape "), message
+    assert "(42, 39" in message and message.endswith(
+        "a 3D volume (X, Y, Z) is needed: a NIfTI file, or a folder holding one DICOM series"
+    )
 
 
 @pytest.mark.parametrize("read", [load_volume, nifti_header_shape], ids=["load", "header"])
