@@ -21,7 +21,7 @@ from monai.bundle import ConfigParser, ConfigWorkflow, properties, scripts
 from monai.utils import BundlePropertyConfig
 
 from bundle.user_text import bundle_command_args, command_line_pairs
-from networks.errors import ConfigError
+from common.errors import ConfigError
 
 ID_SEPARATOR = "#"
 MONAI_SEPARATOR = "::"

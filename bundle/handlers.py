@@ -14,7 +14,7 @@ from ignite.engine import Engine, Events
 
 from bundle.metrics import METRIC_NAMES, PRESENCE_METRIC_NAMES, metric_key
 from bundle.prompts import QUERY_KINDS
-from networks.files import write_json
+from common.files import write_json
 
 logger = logging.getLogger(__name__)
 

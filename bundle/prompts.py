@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from networks.errors import ConfigError
+from common.errors import ConfigError
 from networks.medisee import IGNORE_INDEX
 
 QUERY_KINDS = ("label", "short", "long")

@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from networks.errors import ConfigError, DataError
+from common.errors import ConfigError, DataError
 
 CONFIG_SYNTAX = {
     "$": "runs as Python code",

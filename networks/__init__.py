@@ -1,7 +1,7 @@
 """The MediSee network: LLaVA-Med + candidate-token routers + box head + MedSAM.
 
-Exports are resolved lazily (PEP 562), so light modules such as ``networks.errors`` and
-``networks.files`` can be imported without loading torch and transformers.
+Exports are resolved lazily (PEP 562), so that ``from networks import ConfigError`` (the error types
+live in :mod:`common.errors`) loads neither torch nor transformers.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ _EXPORTS = {
     "upcast_trainable": "networks.trainable",
     "set_gradient_checkpointing": "networks.llava",
     "set_sequence_packing": "networks.packing",
-    "MediSeeError": "networks.errors",
-    "WeightsError": "networks.errors",
-    "ConfigError": "networks.errors",
-    "InputError": "networks.errors",
-    "DataError": "networks.errors",
+    "MediSeeError": "common.errors",
+    "WeightsError": "common.errors",
+    "ConfigError": "common.errors",
+    "InputError": "common.errors",
+    "DataError": "common.errors",
 }
 
 __all__ = list(_EXPORTS)

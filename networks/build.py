@@ -9,9 +9,9 @@ from typing import Any
 import torch
 from transformers import LlavaConfig, LlavaForConditionalGeneration, PreTrainedTokenizerBase
 
+from common.errors import ConfigError
 from networks.checkpoint import load_checkpoint
 from networks.config import MediSeeConfig, SamConfig, flag
-from networks.errors import ConfigError
 from networks.llava import (
     fit_vocabulary,
     llava_config,

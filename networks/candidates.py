@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import torch
 
-from networks.errors import InputError
+from common.errors import InputError
 
 
 def _single_positions(input_ids: torch.Tensor, token: int, what: str, rows: torch.Tensor) -> torch.Tensor:

@@ -16,8 +16,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from networks.errors import WeightsError, brief, list_names
-from networks.files import atomic_path, usual_permissions
+from common.errors import WeightsError, brief, list_names
+from common.files import atomic_path, usual_permissions
 
 WEIGHTS_NAME = "medisee.safetensors"
 CONFIG_NAME = "medisee.json"

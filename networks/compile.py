@@ -35,7 +35,7 @@ from typing import Any
 
 from torch import nn
 
-from networks.errors import ConfigError
+from common.errors import ConfigError
 
 SAM_IMAGE_ENCODER = "medsam.sam.image_encoder"
 LANGUAGE_MODEL = "llava.model.language_model"

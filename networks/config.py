@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from networks.errors import ConfigError
+from common.errors import ConfigError
 
 FUSIONS = ("normalized_sigmoid", "softmax", "hard")
 TRAINABLE_SETS = ("paper", "all", "frozen_llm", "sam_lora")

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from transformers import CLIPVisionConfig, LlavaConfig, LlavaForConditionalGeneration, MistralConfig
 
-from networks.errors import ConfigError, WeightsError, brief, list_names
+from common.errors import ConfigError, WeightsError, brief, list_names
 
 logger = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from monai.data.box_utils import convert_box_mode
 from torch import nn
 from transformers import LlavaForConditionalGeneration
 
+from common.errors import ConfigError, InputError
 from networks.candidates import candidate_state_positions, gather_candidate_states, presence_logits
 from networks.config import MediSeeConfig
-from networks.errors import ConfigError, InputError
 from networks.heads import BoxHead, TextProjection
 from networks.medsam import MedSAM
 from networks.packing import pack_rows, unpack_rows

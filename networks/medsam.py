@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.errors import InputError, WeightsError, brief, list_names
 from networks.config import SamConfig
-from networks.errors import InputError, WeightsError, brief, list_names
 from networks.sam_import import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
 

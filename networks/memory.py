@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from networks.errors import ConfigError
+from common.errors import ConfigError
 
 GIB = 2**30
 MEMINFO = Path("/proc/meminfo")

@@ -9,9 +9,9 @@ from pathlib import Path
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
+from common.errors import ConfigError, WeightsError, brief
 from networks.checkpoint import resolve_checkpoint
 from networks.config import MediSeeConfig
-from networks.errors import ConfigError, WeightsError, brief
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 

@@ -22,8 +22,8 @@ import torch
 from peft import LoraConfig, inject_adapter_in_model
 from torch import nn
 
+from common.errors import ConfigError
 from networks.config import MediSeeConfig
-from networks.errors import ConfigError
 
 # Parameter-name prefixes (relative to MediSee) that train fully, beside the LoRA adapters.
 LM_PREFIXES = ("llava.lm_head.", "llava.model.language_model.embed_tokens.")

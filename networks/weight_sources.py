@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import os
 
+from common.errors import ConfigError
 from networks.checkpoint import read_checkpoint_meta
-from networks.errors import ConfigError
 
 WHOLE_STATE = "all"
 """A checkpoint's ``include`` when it holds every parameter (:func:`networks.checkpoint.save_checkpoint`)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from monai.transforms import BoundingRect
 
-from networks.errors import DataError
+from common.errors import DataError
 
 BOX_SIZE = 4
 

@@ -25,7 +25,7 @@ import torch
 from monai.data import MetaTensor
 from monai.transforms import Transform
 
-from networks.errors import ConfigError
+from common.errors import ConfigError
 from transforms.components import keep_components, label_components, slab_planes
 from transforms.slicing import CHANNEL_DIMS, check_axis
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from networks.errors import DataError
+from common.errors import DataError
 
 SPATIAL_DIMS = 3
 MOSAIC = "MOSAIC"

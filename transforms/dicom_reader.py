@@ -23,7 +23,7 @@ import pydicom
 from monai.data import ITKReader
 from monai.utils import MetaKeys, ensure_tuple
 
-from networks.errors import DataError
+from common.errors import DataError
 from transforms.dicom_series import DEFAULT_TOLERANCE, SliceStack, check_tolerance, plan_series
 
 logger = logging.getLogger(__name__)

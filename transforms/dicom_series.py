@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from networks.errors import ConfigError, DataError
+from common.errors import ConfigError, DataError
 from transforms.dicom_images import DicomImage, series_images
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])

@@ -18,7 +18,7 @@ from monai.data import MetaTensor, get_track_meta
 from monai.transforms import MapTransform, ScaleIntensityRanged, ScaleIntensityRangePercentilesd, Transform
 from monai.utils import TransformBackends, convert_to_tensor
 
-from networks.errors import ConfigError
+from common.errors import ConfigError
 from transforms.keys import FILENAME
 
 logger = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from monai.config import DtypeLike, KeysCollection
 from monai.data import MetaTensor, NibabelReader
 from monai.transforms import InvertibleTransform, LoadImage, MapTransform, Orientationd, reset_ops_id
 
-from networks.errors import ConfigError, DataError
+from common.errors import ConfigError, DataError
 from transforms.dicom_reader import DicomSeriesReader
 from transforms.dicom_series import DEFAULT_TOLERANCE
 from transforms.keys import IMAGE

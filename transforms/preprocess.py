@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from monai.data import MetaTensor
 
+from common.errors import ConfigError, DataError
 from networks.config import SAM_RESIZE_SCHEMES
-from networks.errors import ConfigError, DataError
 
 SAM_SIZE = 1024
 """Side of MedSAM's square input."""

@@ -21,7 +21,7 @@ from monai.transforms import Invertd
 from monai.transforms.utils import apply_affine_to_points
 from monai.utils import TraceKeys, convert_to_tensor
 
-from networks.errors import DataError
+from common.errors import DataError
 from transforms.boxes import normalised_to_pixel
 from transforms.loading import LoadVolumed
 from transforms.slicing import CHANNEL_DIMS, SPATIAL_AXES, check_axis, check_volume, in_plane_axes, take_slice

@@ -17,7 +17,7 @@ import torch
 from monai.data import MetaTensor
 from monai.utils import convert_to_tensor
 
-from networks.errors import ConfigError, DataError
+from common.errors import ConfigError, DataError
 from transforms import keys as K
 
 SPATIAL_AXES = (0, 1, 2)

@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 from bundle.data.negatives import Negative, NegativeSampler
 from bundle.data.queries import PromptPool, Query, QuestionSampler
 from bundle.prompts import QUERY_KINDS
-from networks.errors import ConfigError
+from common.errors import ConfigError
 
 MODES = ("train", "eval")
 

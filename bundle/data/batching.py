@@ -19,7 +19,7 @@ from torch.utils.data import ConcatDataset, Dataset, Sampler
 
 from bundle.data.base import TargetDataset
 from bundle.prompts import PromptBuilder
-from networks.errors import ConfigError
+from common.errors import ConfigError
 
 
 class ConversationLengths:

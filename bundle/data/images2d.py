@@ -13,7 +13,7 @@ from PIL import Image, UnidentifiedImageError
 from bundle.data.base import TargetDataset
 from bundle.data.paths import check_on_missing, keep_or_raise, missing_files, read_json, resolve_inside
 from bundle.data.queries import PromptPool
-from networks.errors import DataError
+from common.errors import DataError
 
 MAX_8BIT = 255.0
 MASK_THRESHOLD = 127  # SA-Med2D masks are 0 / 255

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from bundle.data.queries import PromptPool, Query, QuestionSampler
 from bundle.prompts import absence_explanation, label_question
-from networks.errors import ConfigError
+from common.errors import ConfigError
 
 DEFAULT_NEGATIVE_FRACTION = 0.25
 """Share of training targets that are negatives in the bundle's configs (``negative_fraction``)."""

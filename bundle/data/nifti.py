@@ -19,7 +19,7 @@ import torch
 from bundle.data.base import TargetDataset
 from bundle.data.paths import check_on_missing, keep_or_raise, missing_files, read_json, resolve_inside
 from bundle.data.queries import DEFAULT_KIND_WEIGHTS, PromptPool, QuestionSampler, parse_prompt_pools
-from networks.errors import ConfigError, DataError
+from common.errors import ConfigError, DataError
 from transforms.intensity import CTWindowd, FiniteValuesd, MRNormalized
 from transforms.loading import load_volume, nifti_header_shape
 from transforms.slicing import take_slice

@@ -6,7 +6,7 @@ import json
 import logging
 from pathlib import Path
 
-from networks.errors import ConfigError, DataError
+from common.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
 ON_MISSING = ("error", "skip")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bundle.data.paths import read_json
 from bundle.prompts import QUERY_KINDS, label_question, reasoning_question
-from networks.errors import ConfigError, DataError
+from common.errors import ConfigError, DataError
 
 REASONING_KINDS = ("short", "long")
 DEFAULT_KIND_WEIGHTS = {"label": 0.7, "short": 0.15, "long": 0.15}  # paper: label : reasoning = 7 : 3

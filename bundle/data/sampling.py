@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import torch
 from torch.utils.data import ConcatDataset, Dataset, WeightedRandomSampler
 
-from networks.errors import ConfigError
+from common.errors import ConfigError
 
 DEFAULT_RATIOS = (7, 3)
 

@@ -23,7 +23,7 @@ from bundle.data.nifti import DATASET_FILE, SPLITS, check_pair, intensity_transf
 from bundle.data.paths import resolve_inside
 from bundle.data.queries import DEFAULT_KIND_WEIGHTS, QuestionSampler, parse_prompt_pools
 from bundle.prompts import QUERY_KINDS, label_question
-from networks.errors import ConfigError, DataError
+from common.errors import ConfigError, DataError
 from transforms.intensity import FiniteValuesd
 from transforms.loading import load_volume
 

@@ -22,7 +22,7 @@ from monai.deploy.core.domain.dicom_series import DICOMSeries
 from monai.deploy.core.domain.dicom_series_selection import StudySelectedSeries
 from monai.utils import MetaKeys, SpaceKeys
 
-from networks.errors import DataError
+from common.errors import DataError
 from transforms.dicom_reader import DicomSeriesReader, report
 from transforms.dicom_series import DEFAULT_TOLERANCE, SliceStack, plan_series
 from transforms.keys import FILENAME

@@ -5,7 +5,7 @@ volume by the bundle's DICOM series rules (:mod:`transforms.dicom_series`) inste
 series-to-volume operator, which stacks every instance of the series (localizers, repeated positions,
 the frames of an enhanced instance as one 2D image) and averages the slice spacing. The two SDK
 subclasses only change what a user sees when the input holds no usable series: a one-line
-:class:`networks.errors.DataError` naming the folder instead of the SDK's generic exceptions.
+:class:`common.errors.DataError` naming the folder instead of the SDK's generic exceptions.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from bundle.deploy.dicom_geometry import selected_series, series_source, series_
 from bundle.deploy.sources import DICOM_MODALITIES
 from bundle.inference import keys as K
 from bundle.inference.inputs import VolumeSource
-from networks.errors import DataError
+from common.errors import DataError
 from transforms.dicom_reader import DicomSeriesReader
 from transforms.dicom_series import DEFAULT_TOLERANCE
 

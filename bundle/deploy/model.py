@@ -117,7 +117,7 @@ class MediSeeBundle:
         """Builds the model and the bundle's inferer (seeded as the bundle's ``initialize`` does).
 
         Raises:
-            RuntimeError: from MONAI's config parser, with the :class:`networks.errors.MediSeeError`
+            RuntimeError: from MONAI's config parser, with the :class:`common.errors.MediSeeError`
                 (missing weights, bad settings) as its cause.
         """
         parse = self.parser.get_parsed_content

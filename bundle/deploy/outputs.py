@@ -2,7 +2,7 @@
 
 Each operator hands the prediction to a bundle writer transform
 (:class:`bundle.inference.writers.VolumeWriter`), so files are named, refused or replaced and
-written atomically (``networks.files.atomic_path``) exactly as by ``monai.bundle run``.
+written atomically (``common.files.atomic_path``) exactly as by ``monai.bundle run``.
 """
 
 from __future__ import annotations

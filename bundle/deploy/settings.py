@@ -17,8 +17,8 @@ from typing import Any
 import yaml
 
 from bundle.deploy.sources import AppInput
-from networks.errors import ConfigError
-from networks.files import config_list
+from common.errors import ConfigError
+from common.files import config_list
 
 BUNDLE_ROOT = Path(__file__).resolve().parents[2]
 """The bundle's root folder; default config paths are relative to it."""

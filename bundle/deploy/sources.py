@@ -21,7 +21,7 @@ from bundle.inference.inputs import (
     find_volumes,
     volume_name,
 )
-from networks.errors import DataError
+from common.errors import DataError
 from transforms.dicom_reader import read_series_headers
 from transforms.dicom_series import plan_series
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Sized
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from networks.errors import ConfigError
+from common.errors import ConfigError
 
 
 def check_accumulation_steps(steps: int) -> int:

@@ -34,9 +34,9 @@ import torch
 from ignite.engine import Engine, Events
 
 from bundle.engines.batch import unwrap
+from common.errors import WeightsError, brief
+from common.files import atomic_path
 from networks.checkpoint import load_checkpoint, save_checkpoint
-from networks.errors import WeightsError, brief
-from networks.files import atomic_path
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from bundle.engines.batch import unwrap
-from networks.errors import ConfigError
+from common.errors import ConfigError
 from networks.memory import check_fits
 
 GIB = 2**30

@@ -20,7 +20,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 from transformers import get_cosine_schedule_with_warmup, get_linear_schedule_with_warmup
 
-from networks.errors import ConfigError
+from common.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from bundle.engines.accumulation import MicroBatches, check_accumulation_steps, 
 from bundle.engines.batch import LABEL_QUERY_PREFIX, model_inputs, to_device, unwrap
 from bundle.engines.precision import engine_autocast
 from bundle.engines.sam_cache import SamEmbeddingCache, check_frozen_encoder, image_embeddings
-from networks.errors import ConfigError
+from common.errors import ConfigError
 
 
 class MediSeeTrainer(SupervisedTrainer):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from bundle.prompts import PromptBuilder
-from networks.errors import ConfigError
+from common.errors import ConfigError
 from transforms.preprocess import clip_preprocess
 
 CACHES = ("dynamic", "static")

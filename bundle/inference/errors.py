@@ -3,7 +3,7 @@
 ``python -m monai.bundle run`` reports failures as tracebacks, and MONAI's ConfigParser wraps every
 failure of a config item in RuntimeErrors, so a missing image ends in "RuntimeError: Failed to
 evaluate ...". :func:`report_errors_briefly` makes an uncaught MediSee error (bad input or
-settings, ``networks.errors.MediSeeError``) print as ``error: <message>`` instead; Python still
+settings, ``common.errors.MediSeeError``) print as ``error: <message>`` instead; Python still
 exits with status 1. Other exceptions (bugs) keep their full traceback, and so does every error with
 ``--debug true``. In-process callers
 (``monai.bundle.run``, ``ConfigWorkflow``) still receive the exception itself.
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from types import TracebackType
 
-from networks.errors import one_line, root_cause
+from common.errors import one_line, root_cause
 
 _MARK = "_medisee_brief_errors"
 

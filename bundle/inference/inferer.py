@@ -30,7 +30,7 @@ from bundle.inference.settings import flag
 from bundle.inference.structures import names_single_structure
 from bundle.inference.wording import AnswerWording
 from bundle.prompts import PromptBuilder, TokenizedConversation, pad_conversations
-from networks.errors import ConfigError
+from common.errors import ConfigError
 from transforms import keys as TK
 from transforms.cleanup import TargetMaskCleanup
 from transforms.preprocess import clip_preprocess, medsam_preprocess

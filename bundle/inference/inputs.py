@@ -17,7 +17,7 @@ from monai.transforms import InvertibleTransform, MapTransform
 
 from bundle.inference import keys as K
 from bundle.inference.settings import question
-from networks.errors import ConfigError, DataError
+from common.errors import ConfigError, DataError
 from transforms.dicom_series import DEFAULT_TOLERANCE, check_tolerance
 from transforms.loading import DEFAULT_AXCODES, DEFAULT_READER, NIFTI_SUFFIXES, READERS, LoadVolumed, nifti_header_shape
 

@@ -19,7 +19,7 @@ from typing import Any
 from monai.data import DataLoader
 from torch.utils.data import Dataset, get_worker_info
 
-from networks.errors import ConfigError, MediSeeError, root_cause
+from common.errors import ConfigError, MediSeeError, root_cause
 
 VOLUMES_AHEAD = 1
 """Volumes each worker loads ahead (``prefetch_factor``): one already overlaps loading with

@@ -14,8 +14,8 @@ from typing import Any
 
 from bundle.inference import keys as K
 from bundle.inference.settings import flag
-from networks.errors import DataError
-from networks.files import check_writable
+from common.errors import DataError
+from common.files import check_writable
 
 MAX_LISTED = 3
 """Existing outputs named in the error message before eliding the rest."""

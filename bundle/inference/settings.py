@@ -14,8 +14,8 @@ from monai.transforms import MapTransform
 
 from bundle.data.nifti import intensity_transform
 from bundle.user_text import UserText, command_line_text, read_user_text
+from common.errors import ConfigError
 from networks.config import flag
-from networks.errors import ConfigError
 
 QUERY_PARTS_JOINER = ", "
 """fire splits ``--query "liver, spleen"`` at the comma; the parts are joined back with this."""

@@ -1,6 +1,6 @@
 """Postprocessing writers: the mask (NIfTI), the result (JSON) and the overlay (PNG) of each volume.
 
-Every file is written under a temporary name and renamed into place (``networks.files``), so an
+Every file is written under a temporary name and renamed into place (``common.files``), so an
 interrupted run never leaves a half-written output, and existing outputs are replaced only with
 ``overwrite`` (:class:`bundle.inference.outputs.OutputLayout`). Each writer records its path in
 ``output_files``.
@@ -28,7 +28,7 @@ from bundle.inference import keys as K
 from bundle.inference.inferer import SlicePrediction
 from bundle.inference.outputs import OutputLayout
 from bundle.inference.overlay import TileRenderer, choose_tiles, compose_montage
-from networks.files import atomic_path, usual_permissions
+from common.files import atomic_path, usual_permissions
 from transforms.dicom_reader import SLICE_ORIGINS, TILT_DEGREES
 from transforms.keys import FILENAME
 from transforms.memory_order import fortran_order

@@ -16,8 +16,8 @@ import numpy as np
 from bundle.phantoms.anatomy import LABELS
 from bundle.phantoms.phantom import DEFAULT_SHAPE, SPLIT_STREAM, Phantom, generate_phantom, volume_streams
 from bundle.phantoms.questions import DATASET_POOLS
-from networks.errors import ConfigError
-from networks.files import atomic_path, write_json
+from common.errors import ConfigError
+from common.files import atomic_path, write_json
 
 SPLITS = ("training", "validation", "test")
 IMAGES, LABEL_MAPS = "imagesTr", "labelsTr"  # every split's files live here, as the contract says

@@ -12,7 +12,7 @@ import torch
 
 from bundle.engines import MediSeeTrainer, MicroBatches, optimizer_steps
 from bundle.losses import MediSeeLoss
-from networks.errors import ConfigError
+from common.errors import ConfigError
 from tests.conftest import ROOT
 from tests.helpers.training import (
     batch_with_targets,

@@ -10,7 +10,7 @@ from torch.utils.data import ConcatDataset, DistributedSampler, RandomSampler
 from bundle.data import ConversationLengths, LengthGroupedBatchSampler, NiftiSliceDataset
 from bundle.phantoms import write_dataset
 from bundle.prompts import PromptBuilder
-from networks.errors import ConfigError
+from common.errors import ConfigError
 
 BATCH = 4
 GROUP = 8

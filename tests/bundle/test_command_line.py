@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from bundle.command_line import check_command_line_ids, check_ids, read_configs
-from networks.errors import ConfigError
+from common.errors import ConfigError
 from tests.conftest import ROOT
 from tests.helpers.configs import config_files, config_list
 

@@ -21,7 +21,7 @@ from monai.bundle import ConfigWorkflow
 from PIL import Image
 
 from bundle.phantoms import generate_phantom
-from networks.errors import DataError, root_cause
+from common.errors import DataError, root_cause
 from tests.conftest import ROOT, TINY, build_tiny
 from tests.transforms.volumes import ORIGIN, SPACING, label_volume, write_dicom_series
 

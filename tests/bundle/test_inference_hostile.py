@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 
 from bundle.inference.errors import report_errors_briefly
+from common.errors import MediSeeError, root_cause
 from networks import save_checkpoint
-from networks.errors import MediSeeError, root_cause
 from tests.conftest import ROOT, TINY, build_tiny
 
 pytestmark = pytest.mark.filterwarnings("ignore:builtin type:DeprecationWarning")  # ITK's SWIG bindings

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from bundle.inference.loading import VolumeLoader
-from networks.errors import ConfigError, DataError, root_cause
+from common.errors import ConfigError, DataError, root_cause
 from tests.bundle.test_inference import QUERY, mask_array, outputs_of, run_bundle, save_phantom
 from tests.conftest import ROOT, TINY
 

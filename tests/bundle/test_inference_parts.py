@@ -22,7 +22,7 @@ from bundle.inference import (
 from bundle.inference.overlay import EMPTY_TILES, MAX_TILES, RADIOLOGICAL_VIEW, choose_tiles, display_box
 from bundle.inference.writers import SaveMaskd
 from bundle.prompts import PromptBuilder
-from networks.errors import ConfigError, DataError
+from common.errors import ConfigError, DataError
 from transforms.intensity import CTWindowd, MRNormalized
 
 GZIP_MAGIC = b"\x1f\x8b"

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from bundle.engines.precision import autocast, autocast_kwargs, uses_autocast
-from networks.errors import ConfigError
+from common.errors import ConfigError
 from networks.trainable import upcast_trainable
 from tests.conftest import build_tiny, tiny_parser
 from tests.helpers.training import batch_with_targets, tiny_trainer

@@ -7,7 +7,7 @@ import torch
 from ignite.engine import Events
 
 from bundle.engines import MediSeeEvaluator, SamEmbeddingCache
-from networks.errors import ConfigError
+from common.errors import ConfigError
 from tests.conftest import build_tiny
 from tests.helpers.training import batch_with_targets, tiny_trainer
 

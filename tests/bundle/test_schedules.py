@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from bundle.engines import warmup_schedule
-from networks.errors import ConfigError
+from common.errors import ConfigError
 
 PEAK = 3e-4
 

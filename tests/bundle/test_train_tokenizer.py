@@ -7,8 +7,8 @@ import pytest
 from bundle.phantoms import write_dataset
 from bundle.prompts import PromptBuilder, label_question
 from bundle.train_tokenizer import dataset_corpus, main
+from common.errors import DataError
 from networks import build_tokenizer
-from networks.errors import DataError
 from networks.tokenizer import byte_level_tokenizer
 
 

@@ -27,7 +27,7 @@ from bundle.user_text import (
     read_user_text,
     refuse_config_syntax,
 )
-from networks.errors import ConfigError, DataError
+from common.errors import ConfigError, DataError
 from tests.conftest import ROOT
 
 DEMO = ["configs/model.json", "configs/demo_model.json", "configs/inference.json", "configs/demo.json"]

@@ -13,9 +13,9 @@ from torch._dynamo.testing import CompileCounterWithBackend
 
 from bundle.inference.inferer import model_inputs
 from bundle.prompts import PromptBuilder
+from common.errors import ConfigError, root_cause
 from networks import compile_network
 from networks.compile import COMPILE_PARTS, is_compiled
-from networks.errors import ConfigError, root_cause
 from tests.conftest import build_tiny, tiny_parser
 
 CHEAP_BACKEND = "aot_eager"

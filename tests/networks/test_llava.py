@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from bundle.losses import MediSeeLoss
-from networks.errors import ConfigError
+from common.errors import ConfigError
 from networks.llava import set_attention, set_gradient_checkpointing
 from tests.conftest import build_tiny
 from tests.helpers.training import batch_with_targets

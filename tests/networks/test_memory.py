@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from bundle.engines import SamEmbeddingCache
+from common.errors import ConfigError
 from networks.build import memory_need, model_token_ids, torch_dtype
 from networks.config import MediSeeConfig, SamConfig
-from networks.errors import ConfigError
 from networks.llava import llava_config
 from networks.memory import GIB, check_fits, free_memory, free_ram
 from networks.tokenizer import token_id

@@ -9,9 +9,9 @@ import pytest
 import torch
 from peft.tuners.lora import LoraLayer
 
+from common.errors import ConfigError, WeightsError
 from networks.checkpoint import load_checkpoint, save_checkpoint
 from networks.config import MediSeeConfig
-from networks.errors import ConfigError, WeightsError
 from networks.trainable import component_of, trainable_report, upcast_trainable
 from tests.conftest import build_tiny
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from common.errors import ConfigError, WeightsError
 from networks import save_checkpoint
-from networks.errors import ConfigError, WeightsError
 from networks.report import main as report_main
 from networks.weight_sources import DEMO_COMMAND, check_weight_sources, missing_weight_settings
 from tests.conftest import ROOT, TINY, build_tiny

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from networks.errors import DataError
+from common.errors import DataError
 from transforms import (
     mask_to_box,
     masks_to_boxes,

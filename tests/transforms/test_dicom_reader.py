@@ -12,7 +12,7 @@ import itk
 import numpy as np
 import pytest
 
-from networks.errors import DataError
+from common.errors import DataError
 from tests.helpers import dicom as D
 from transforms import load_volume
 from transforms.dicom_reader import SLICE_ORIGINS, TILT_DEGREES

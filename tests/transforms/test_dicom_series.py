@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from networks.errors import ConfigError, DataError
+from common.errors import ConfigError, DataError
 from tests.helpers import dicom as D
 from transforms.dicom_series import LPS_TO_RAS, plan_series
 

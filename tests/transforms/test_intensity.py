@@ -10,7 +10,7 @@ import torch
 from monai.data import MetaTensor
 
 import transforms.intensity
-from networks.errors import ConfigError
+from common.errors import ConfigError
 from transforms import WINDOW_PRESETS, CTWindowd, FiniteValuesd, MRNormalized
 from transforms.intensity import all_finite
 

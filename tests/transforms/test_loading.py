@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from networks.errors import ConfigError, DataError
+from common.errors import ConfigError, DataError
 from tests.transforms.volumes import AFFINES, SHAPE, label_volume, write_nifti
 from transforms import LoadVolumed, load_volume, nifti_header_shape
 

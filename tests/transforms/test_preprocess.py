@@ -6,8 +6,8 @@ import pytest
 import torch
 from monai.data import MetaTensor
 
+from common.errors import ConfigError, DataError
 from networks.config import SamConfig
-from networks.errors import ConfigError, DataError
 from networks.medsam import MedSAM
 from transforms import CLIP_MEAN, CLIP_STD, clip_preprocess, medsam_preprocess
 from transforms.preprocess import longest_side_shape

@@ -10,7 +10,7 @@ from monai.data import MetaTensor
 from monai.transforms.utils import generate_spatial_bounding_box
 
 import transforms.reassemble
-from networks.errors import DataError
+from common.errors import DataError
 from tests.transforms.volumes import oblique_affine
 from transforms import (
     box_3d,

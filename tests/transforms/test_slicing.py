@@ -6,7 +6,7 @@ import pytest
 import torch
 from monai.data import MetaTensor
 
-from networks.errors import ConfigError, DataError
+from common.errors import ConfigError, DataError
 from transforms import iter_slices, take_slice
 from transforms.slicing import take_slices
 

@@ -10,7 +10,7 @@ import pytest
 
 from bundle.deploy.settings import resolve_query
 from bundle.phantoms import generate_phantom
-from networks.errors import ConfigError, DataError
+from common.errors import ConfigError, DataError
 from tests.bundle.deploy.runs import NEEDS_DEPLOY_EXTRA, QUERY, SEED, run_app
 from tests.conftest import ROOT
 

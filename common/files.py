@@ -65,7 +65,7 @@ def check_writable(folder: str | os.PathLike, setting: str) -> None:
     Raises:
         DataError: naming the folder and ``setting`` (the option or config key that gave it).
     """
-    from networks.errors import DataError
+    from common.errors import DataError
 
     folder = Path(folder).expanduser()
     existing = folder
@@ -101,7 +101,7 @@ def config_list(value: str, option: str = "--config_file") -> list[str]:
     Raises:
         ConfigError: the value is neither (names ``option``).
     """
-    from networks.errors import ConfigError
+    from common.errors import ConfigError
 
     text = value.strip()
     if not text.startswith("["):

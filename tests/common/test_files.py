@@ -11,8 +11,8 @@ from ignite.engine import Engine
 
 from bundle.engines.checkpoints import STATE_FILE, TrainingCheckpoint, checkpoints_in
 from bundle.inference import OutputLayout, SaveMaskd
+from common.files import atomic_path, write_json
 from networks import save_checkpoint
-from networks.files import atomic_path, write_json
 
 
 class Interrupted(Exception):
