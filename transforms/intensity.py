@@ -19,7 +19,7 @@ from monai.transforms import MapTransform, ScaleIntensityRanged, ScaleIntensityR
 from monai.utils import TransformBackends, convert_to_tensor
 
 from common.errors import ConfigError
-from transforms.keys import FILENAME
+from transforms.keys import FILENAME, IMAGE
 
 logger = logging.getLogger(__name__)
 
@@ -229,3 +229,18 @@ class FiniteValuesd(MapTransform):
         for key in self.key_iterator(d):
             d[key] = self.repair(d[key])
         return d
+
+
+def intensity_transform(intensity: str | Mapping, in_place: bool = False) -> MapTransform:
+    """The intensity transform of the image key: ``mr`` (percentile normalisation), a CT window preset name,
+    or ``{"a_min", "a_max"}`` bounds in HU.
+
+    Args:
+        intensity: the preset, ``mr`` or the bounds.
+        in_place: a CT window works in the image's own memory (:class:`CTWindowd`).
+    """
+    if intensity == "mr":
+        return MRNormalized(keys=[IMAGE])
+    if isinstance(intensity, Mapping):
+        return CTWindowd(keys=[IMAGE], a_min=intensity.get("a_min"), a_max=intensity.get("a_max"), in_place=in_place)
+    return CTWindowd(keys=[IMAGE], preset=intensity, in_place=in_place)

@@ -20,7 +20,7 @@ from bundle.data.base import TargetDataset
 from bundle.data.paths import check_on_missing, keep_or_raise, missing_files, read_json, resolve_inside
 from bundle.data.queries import DEFAULT_KIND_WEIGHTS, PromptPool, QuestionSampler, parse_prompt_pools
 from common.errors import ConfigError, DataError
-from transforms.intensity import CTWindowd, FiniteValuesd, MRNormalized
+from transforms.intensity import FiniteValuesd, intensity_transform
 from transforms.loading import load_volume, nifti_header_shape
 from transforms.slicing import take_slice
 
@@ -45,18 +45,6 @@ class VolumeCache:
         if len(self._items) > self.size:
             self._items.popitem(last=False)
         return value
-
-
-def intensity_transform(intensity: str | Mapping, in_place: bool = False):
-    """``mr`` (percentile normalisation), a CT window preset name, or ``{"a_min", "a_max"}``.
-
-    ``in_place``: a CT window works in the image's own memory (:class:`transforms.CTWindowd`).
-    """
-    if intensity == "mr":
-        return MRNormalized(keys=["image"])
-    if isinstance(intensity, Mapping):
-        return CTWindowd(keys=["image"], a_min=intensity.get("a_min"), a_max=intensity.get("a_max"), in_place=in_place)
-    return CTWindowd(keys=["image"], preset=intensity, in_place=in_place)
 
 
 def read_dataset_json(dataset_dir: Path) -> dict:

@@ -19,12 +19,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from bundle.data.nifti import DATASET_FILE, SPLITS, check_pair, intensity_transform, label_names, read_dataset_json
+from bundle.data.nifti import DATASET_FILE, SPLITS, check_pair, label_names, read_dataset_json
 from bundle.data.paths import resolve_inside
 from bundle.data.queries import DEFAULT_KIND_WEIGHTS, QuestionSampler, parse_prompt_pools
 from bundle.prompts import QUERY_KINDS, label_question
 from common.errors import ConfigError, DataError
-from transforms.intensity import FiniteValuesd
+from transforms.intensity import FiniteValuesd, intensity_transform
 from transforms.loading import load_volume
 
 OUTSIDE_LABEL = -1

@@ -12,10 +12,10 @@ from typing import Any
 
 from monai.transforms import MapTransform
 
-from bundle.data.nifti import intensity_transform
 from bundle.user_text import UserText, command_line_text, read_user_text
 from common.errors import ConfigError
 from networks.config import flag
+from transforms.intensity import intensity_transform
 
 QUERY_PARTS_JOINER = ", "
 """fire splits ``--query "liver, spleen"`` at the comma; the parts are joined back with this."""
