@@ -29,11 +29,19 @@ def to_device(batch: dict, device: torch.device) -> dict:
     return {key: move(value) for key, value in batch.items()}
 
 
-def model_inputs(batch: dict, prefix: str = "") -> dict:
-    """The keyword arguments of ``MediSee.forward`` (``prefix`` picks the label-query token ids)."""
-    inputs = {key: batch[key] for key in MODEL_INPUTS if key in batch}
+def model_inputs(batch: dict, prefix: str = "", targets: bool = True) -> dict:
+    """The keyword arguments of ``MediSee.forward`` beside the SAM image embeddings, which the engines compute
+    (:func:`bundle.engines.sam_cache.image_embeddings`) and pass themselves.
+
+    Args:
+        batch: a collated batch.
+        prefix: picks the label-query token ids (:data:`LABEL_QUERY_PREFIX`) instead of the question's.
+        targets: include the text ``labels`` (for the cross-entropy); False for a forward pass without loss.
+    """
+    left_out = {"sam_pixel_values"} | (set() if targets else {"labels"})
+    inputs = {key: batch[key] for key in MODEL_INPUTS if key in batch and key not in left_out}
     for key in ("input_ids", "attention_mask", "labels"):
-        if prefix and f"{prefix}{key}" in batch:
+        if prefix and f"{prefix}{key}" in batch and key not in left_out:
             inputs[key] = batch[f"{prefix}{key}"]
     return inputs
 

@@ -42,8 +42,7 @@ class MediSeeEvaluator(SupervisedEvaluator):
         engine.network.eval()
         with torch.no_grad(), engine_autocast(engine):
             embeddings = image_embeddings(engine.network, batch, self.sam_cache)
-            inputs = {k: v for k, v in model_inputs(batch).items() if k not in ("labels", "sam_pixel_values")}
-            outputs = engine.network(**inputs, sam_image_embeddings=embeddings)
+            outputs = engine.network(**model_inputs(batch, targets=False), sam_image_embeddings=embeddings)
         presence = outputs.presence_scores
         return {
             "pred_masks": [m.float() for m in outputs.gated_mask_logits(self.presence_threshold)],

@@ -107,9 +107,10 @@ class MediSeeTrainer(SupervisedTrainer):
         network = engine.network
         with engine_autocast(engine):
             embeddings = image_embeddings(network, batch, self.sam_cache)
-            inputs = {k: v for k, v in model_inputs(batch).items() if k != "sam_pixel_values"}
             outputs = network(
-                **inputs, sam_image_embeddings=embeddings, output_hidden_states=self.similarity_loss is not None
+                **model_inputs(batch),
+                sam_image_embeddings=embeddings,
+                output_hidden_states=self.similarity_loss is not None,
             )
             engine.fire_event(IterationEvents.FORWARD_COMPLETED)
             losses = dict(engine.loss_function(outputs, batch))
@@ -150,11 +151,7 @@ class MediSeeTrainer(SupervisedTrainer):
 
         model = unwrap(network)
         with torch.no_grad():
-            label_inputs = {
-                k: v
-                for k, v in model_inputs(batch, LABEL_QUERY_PREFIX).items()
-                if k not in ("labels", "sam_pixel_values")
-            }
+            label_inputs = model_inputs(batch, LABEL_QUERY_PREFIX, targets=False)
             target = network(**label_inputs, sam_image_embeddings=embeddings, output_hidden_states=True)
         image_id = model.image_token_id
         return self.similarity_loss(

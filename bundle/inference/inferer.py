@@ -73,7 +73,7 @@ def batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def model_inputs(
+def slice_inputs(
     network: torch.nn.Module, images: Sequence[torch.Tensor], conversation: TokenizedConversation, pad_token_id: int
 ) -> dict:
     """MediSee's forward arguments for B slices that share one conversation.
@@ -197,7 +197,7 @@ class SliceInferer(Inferer):
         predictions: list[SlicePrediction] = []
         with tqdm(total=len(slices), desc=name or "slices", unit="slice", disable=not self.progress) as bar:
             for batch in batches(slices, self.batch_size):
-                out = network(**model_inputs(network, [s[TK.IMAGE] for s in batch], conversation, pad_token_id))
+                out = network(**slice_inputs(network, [s[TK.IMAGE] for s in batch], conversation, pad_token_id))
                 presence = out.presence_scores
                 presence = [None] * len(batch) if presence is None else presence.float().cpu().tolist()
                 logits_rows = out.gated_mask_logits(self.presence_threshold)
