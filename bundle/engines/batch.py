@@ -16,14 +16,23 @@ MODEL_INPUTS = (
 LABEL_QUERY_PREFIX = "label_"  # the plain label query of each row (fine-tuning with L_sim)
 
 
-def to_device(batch: dict, device: torch.device) -> dict:
-    """Tensors (and lists of tensors) moved to ``device``; everything else unchanged."""
+def prepare_batch(batch: dict, device: torch.device | str | None = None, non_blocking: bool = False, **kwargs) -> dict:
+    """MONAI's ``prepare_batch`` hook for a collated MediSee batch: the same dict, its tensors (and lists of
+    tensors) on ``device``. (MONAI's default splits an image and a label out of it; MediSee's engines read
+    the batch's fields by name.)
+
+    Args:
+        batch: a collated batch.
+        device: where the model is.
+        non_blocking: copy asynchronously (the engines set it: pinned loader memory overlaps the copy).
+        **kwargs: ``Tensor.to`` arguments of the engine (``to_kwargs``).
+    """
 
     def move(value):
         if isinstance(value, torch.Tensor):
-            return value.to(device, non_blocking=True)
+            return value.to(device, non_blocking=non_blocking, **kwargs)
         if isinstance(value, list) and value and isinstance(value[0], torch.Tensor):
-            return [v.to(device, non_blocking=True) for v in value]
+            return [v.to(device, non_blocking=non_blocking, **kwargs) for v in value]
         return value
 
     return {key: move(value) for key, value in batch.items()}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from monai.engines import SupervisedEvaluator
 
-from bundle.engines.batch import model_inputs, to_device
+from bundle.engines.batch import model_inputs, prepare_batch
 from bundle.engines.precision import engine_autocast
 from bundle.engines.sam_cache import SamEmbeddingCache, image_embeddings
 
@@ -17,7 +17,8 @@ class MediSeeEvaluator(SupervisedEvaluator):
     size; emptied on rows whose presence score is below ``presence_threshold``, as inference
     does), ``masks``, ``pred_boxes`` / ``boxes`` (normalised xyxy), ``box_valid``, ``present``
     (whether the target is on the image), ``presence`` (the scores; None without a rejection
-    token) and ``kinds``.
+    token) and ``kinds``. Batches reach the device through ``prepare_batch`` (as in the trainer); the
+    network is called with keyword inputs by the iteration itself, not through MONAI's ``inferer``.
 
     Args:
         sam_cache: a :class:`bundle.engines.SamEmbeddingCache` for the frozen SAM image embeddings
@@ -30,6 +31,8 @@ class MediSeeEvaluator(SupervisedEvaluator):
 
     def __init__(self, sam_cache: SamEmbeddingCache | None = None, presence_threshold: float = 0.5, **kwargs) -> None:
         kwargs.setdefault("decollate", False)  # rows hold masks of different sizes
+        kwargs.setdefault("prepare_batch", prepare_batch)
+        kwargs.setdefault("non_blocking", True)
         super().__init__(**kwargs)
         self.presence_threshold = float(presence_threshold)
         # no frozen-encoder check here: evaluation never changes the encoder; during training the
@@ -37,7 +40,7 @@ class MediSeeEvaluator(SupervisedEvaluator):
         self.sam_cache = sam_cache
 
     def _iteration(self, engine: SupervisedEvaluator, batchdata: dict) -> dict:
-        batch = to_device(batchdata, engine.state.device)
+        batch = engine.prepare_batch(batchdata, engine.state.device, engine.non_blocking, **engine.to_kwargs)
         engine.state.batch = batch
         engine.network.eval()
         with torch.no_grad(), engine_autocast(engine):

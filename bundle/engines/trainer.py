@@ -11,7 +11,7 @@ from monai.engines import SupervisedTrainer
 from monai.engines.utils import IterationEvents
 
 from bundle.engines.accumulation import MicroBatches, check_accumulation_steps, gradient_sync, optimizer_steps
-from bundle.engines.batch import LABEL_QUERY_PREFIX, model_inputs, to_device, unwrap
+from bundle.engines.batch import LABEL_QUERY_PREFIX, model_inputs, prepare_batch, unwrap
 from bundle.engines.precision import engine_autocast
 from bundle.engines.sam_cache import SamEmbeddingCache, check_frozen_encoder, image_embeddings
 from common.errors import ConfigError
@@ -25,6 +25,10 @@ class MediSeeTrainer(SupervisedTrainer):
     the gradients add up; clipping, the optimizer step (and the schedule, stepped per iteration)
     follow once. Under DDP only the last micro-batch all-reduces. The epoch then has
     ceil(len(loader) / K) iterations, the last one over the micro-batches left.
+
+    The batch reaches the device through the engine's ``prepare_batch`` (default
+    :func:`bundle.engines.batch.prepare_batch`); the network is called by the iteration itself, with
+    keyword inputs and the SAM embeddings it computed or cached, so MONAI's ``inferer`` is not used.
 
     Every loss term is a mean (over masks, rows with a box, answer tokens, pairs), so K
     micro-batches give the gradient of one K-times-larger batch exactly when the micro-batches
@@ -57,6 +61,8 @@ class MediSeeTrainer(SupervisedTrainer):
         **kwargs,
     ) -> None:
         kwargs.setdefault("decollate", False)  # rows hold masks of different sizes
+        kwargs.setdefault("prepare_batch", prepare_batch)
+        kwargs.setdefault("non_blocking", True)
         if kwargs.pop("accumulation_steps", 1) != 1:
             raise ConfigError(
                 "MediSeeTrainer takes 'gradient_accumulation_steps' (an iteration is an optimizer step), "
@@ -102,7 +108,7 @@ class MediSeeTrainer(SupervisedTrainer):
 
     def _accumulate(self, engine: SupervisedTrainer, batchdata: dict, scale: float) -> dict[str, torch.Tensor]:
         """Forward and loss of one micro-batch, and the backward pass of its loss times ``scale``."""
-        batch = to_device(batchdata, engine.state.device)
+        batch = engine.prepare_batch(batchdata, engine.state.device, engine.non_blocking, **engine.to_kwargs)
         engine.state.batch = batch
         network = engine.network
         with engine_autocast(engine):

@@ -6,6 +6,8 @@ import pytest
 import torch
 from ignite.engine import Events
 
+from bundle.engines import MediSeeEvaluator
+from bundle.engines.batch import prepare_batch
 from tests.conftest import build_tiny
 from tests.helpers.training import batch_with_targets, tiny_trainer
 
@@ -73,3 +75,22 @@ def test_a_training_step_changes_the_trainable_set_and_nothing_else(trainable):
     decoder_weights = {n for n in changed if n.startswith("medsam.") and ".lora_" not in n}
     assert bool(decoder_lora) == (trainable == "sam_lora") and bool(decoder_weights) == (trainable != "sam_lora")
     assert any(n.startswith("llava.") for n in changed) == (trainable != "frozen_llm")
+
+
+def test_both_engines_move_their_batches_through_monais_prepare_batch_hook():
+    model, tokenizer = build_tiny(seed=5)
+    batch = batch_with_targets(model, tokenizer)
+    batch["kinds"] = ["label", "short", "long"]
+    seen: list[str] = []
+
+    def recording(batchdata, device=None, non_blocking=False, **kwargs):
+        seen.append("prepared")
+        return prepare_batch(batchdata, device, non_blocking, **kwargs)
+
+    tiny_trainer(model, [batch], prepare_batch=recording).run()
+    assert seen == ["prepared"]
+    evaluator = MediSeeEvaluator(
+        device=torch.device("cpu"), val_data_loader=[batch, batch], network=model, prepare_batch=recording
+    )
+    evaluator.run()
+    assert seen == ["prepared"] * 3 and evaluator.state.output["pred_boxes"].shape == (3, 4)
