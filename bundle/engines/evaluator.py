@@ -18,7 +18,8 @@ class MediSeeEvaluator(SupervisedEvaluator):
     does), ``masks``, ``pred_boxes`` / ``boxes`` (normalised xyxy), ``box_valid``, ``present``
     (whether the target is on the image), ``presence`` (the scores; None without a rejection
     token) and ``kinds``. Batches reach the device through ``prepare_batch`` (as in the trainer); the
-    network is called with keyword inputs by the iteration itself, not through MONAI's ``inferer``.
+    network is called with keyword inputs by the iteration itself, not through MONAI's ``inferer`` (which
+    MONAI's standard bundle properties require in the config all the same).
 
     Args:
         sam_cache: a :class:`bundle.engines.SamEmbeddingCache` for the frozen SAM image embeddings

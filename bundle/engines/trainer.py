@@ -28,7 +28,8 @@ class MediSeeTrainer(SupervisedTrainer):
 
     The batch reaches the device through the engine's ``prepare_batch`` (default
     :func:`bundle.engines.batch.prepare_batch`); the network is called by the iteration itself, with
-    keyword inputs and the SAM embeddings it computed or cached, so MONAI's ``inferer`` is not used.
+    keyword inputs and the SAM embeddings it computed or cached, so MONAI's ``inferer`` is not called
+    (``train#inferer`` stays in train.json: MONAI's standard training properties require it).
 
     Every loss term is a mean (over masks, rows with a box, answer tokens, pairs), so K
     micro-batches give the gradient of one K-times-larger batch exactly when the micro-batches
