@@ -19,9 +19,9 @@ from pathlib import Path
 from bundle.data.nifti import label_names, read_dataset_json
 from bundle.data.queries import REASONING_KINDS, PromptPool, parse_prompt_pools
 from bundle.prompts import LABEL_QUESTIONS, reasoning_question
+from common.cli import DefaultsHelpFormatter
 from common.errors import DataError, run_command
 from common.files import atomic_path
-from networks.cli import DefaultsHelpFormatter
 from networks.tokenizer import train_bpe_tokenizer
 
 

@@ -23,9 +23,9 @@ import torch
 from safetensors import safe_open
 from transformers import CLIPVisionConfig, LlavaConfig, LlavaForConditionalGeneration, MistralConfig
 
+from common.cli import DefaultsHelpFormatter
 from common.errors import WeightsError, brief, list_names, run_command
 from common.files import atomic_path, check_writable
-from networks.cli import DefaultsHelpFormatter
 from networks.tokenizer import load_tokenizer
 
 IMAGE_TOKEN = "<image>"

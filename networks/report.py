@@ -19,9 +19,9 @@ from pathlib import Path
 
 from monai.bundle import ConfigParser
 
+from common.cli import DefaultsHelpFormatter
 from common.errors import ConfigError, run_command
 from common.files import config_list
-from networks.cli import DefaultsHelpFormatter
 from networks.trainable import format_report, trainable_report
 
 TRAINING = "training"

@@ -30,8 +30,8 @@ from bundle.deploy.settings import (
 from bundle.deploy.sources import InputKind, check_dicom_study, resolve_input
 from bundle.inference.settings import flag
 from bundle.quiet import QUIET_LEVEL, quiet_libraries
+from common.cli import DefaultsHelpFormatter
 from common.errors import ConfigError, run_command
-from networks.cli import DefaultsHelpFormatter
 from transforms.loading import nifti_header_shape
 
 PROGRAM = "python -m bundle.deploy"

@@ -16,8 +16,8 @@ import time
 
 from bundle.phantoms.dataset import write_dataset
 from bundle.phantoms.phantom import DEFAULT_SHAPE
+from common.cli import DefaultsHelpFormatter
 from common.errors import run_command
-from networks.cli import DefaultsHelpFormatter
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from bundle.phantoms.__main__ import parse_args
-from networks.cli import DefaultsHelpFormatter
+from common.cli import DefaultsHelpFormatter
 
 
 def help_text() -> str:
