@@ -58,7 +58,7 @@ from bench.common import (  # noqa: E402
 from bench.flops import slice_flops  # noqa: E402
 from bundle.engines import precision  # noqa: E402
 from bundle.inference.answer import CACHES  # noqa: E402
-from bundle.inference.inferer import batches, slice_inputs  # noqa: E402
+from bundle.inference.inferer import batches, slice_batch  # noqa: E402
 from networks.compile import COMPILE_PARTS  # noqa: E402
 from networks.llava import ATTENTION_IMPLEMENTATIONS  # noqa: E402
 from transforms import keys as TK  # noqa: E402
@@ -116,7 +116,9 @@ def count_flops(network, prompts, image: torch.Tensor) -> int:
     conversation = prompts.inference_example(QUERY)
     # compiled parts would run generated kernels the counter cannot see
     with torch.compiler.set_stance("force_eager"), FlopCounterMode(display=False) as counter:
-        network(**slice_inputs(network, [image], conversation, prompts.tokenizer.pad_token_id))
+        network(
+            **slice_batch(network, [image], conversation, prompts.tokenizer.pad_token_id).model_inputs(targets=False)
+        )
     return counter.get_total_flops()
 
 

@@ -121,10 +121,10 @@ class IterationClock:
 
     def batch_done(self, engine) -> None:
         """After each forward: one micro-batch per forward when accumulating."""
-        ids = engine.state.batch["input_ids"]
+        ids = engine.state.batch.input_ids
         self.rows.append(int(ids.shape[0]))
         self.lengths.append(int(ids.shape[1]))
-        self.tokens.append(int(engine.state.batch["attention_mask"].sum()))
+        self.tokens.append(int(engine.state.batch.attention_mask.sum()))
 
     def __call__(self, engine) -> None:
         self.times.append(clock(self.device))

@@ -1,7 +1,8 @@
 """Datasets: readers for SA-Med2D-20M, MLMR-SD pools, the MediSee test jsonl and NIfTI label maps;
-mixing, the collate that builds model batches, and the training loader that can fast-forward."""
+mixing, the typed batch and the collate that builds it, and the training loader that can fast-forward."""
 
 from bundle.data.base import Target, TargetDataset
+from bundle.data.batch import MediSeeBatch, build_batch
 from bundle.data.batching import ConversationLengths, LengthGroupedBatchSampler
 from bundle.data.collate import MediSeeCollate
 from bundle.data.images2d import MediSeeTestDataset, SAMed2DDataset
@@ -15,6 +16,8 @@ from bundle.data.volumes import VolumeQuestion, VolumeQuestionDataset
 __all__ = [
     "Target",
     "TargetDataset",
+    "MediSeeBatch",
+    "build_batch",
     "MediSeeCollate",
     "MediSeeTestDataset",
     "SAMed2DDataset",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from monai.engines import SupervisedEvaluator
 
-from bundle.engines.batch import model_inputs, prepare_batch
+from bundle.data.batch import MediSeeBatch
+from bundle.engines.batch import prepare_batch
 from bundle.engines.precision import engine_autocast
 from bundle.engines.sam_cache import SamEmbeddingCache, image_embeddings
 
@@ -40,21 +41,21 @@ class MediSeeEvaluator(SupervisedEvaluator):
         # trainer, which shares the cache, refuses it when the encoder trains
         self.sam_cache = sam_cache
 
-    def _iteration(self, engine: SupervisedEvaluator, batchdata: dict) -> dict:
+    def _iteration(self, engine: SupervisedEvaluator, batchdata: MediSeeBatch) -> dict:
         batch = engine.prepare_batch(batchdata, engine.state.device, engine.non_blocking, **engine.to_kwargs)
         engine.state.batch = batch
         engine.network.eval()
         with torch.no_grad(), engine_autocast(engine):
             embeddings = image_embeddings(engine.network, batch, self.sam_cache)
-            outputs = engine.network(**model_inputs(batch, targets=False), sam_image_embeddings=embeddings)
+            outputs = engine.network(**batch.model_inputs(embeddings, targets=False))
         presence = outputs.presence_scores
         return {
             "pred_masks": [m.float() for m in outputs.gated_mask_logits(self.presence_threshold)],
-            "masks": batch["masks"],
+            "masks": batch.masks,
             "pred_boxes": outputs.boxes_xyxy.float(),
-            "boxes": batch["boxes"],
-            "box_valid": batch["box_valid"],
-            "present": batch["present"] if "present" in batch else torch.ones(len(batch["kinds"]), dtype=torch.bool),
+            "boxes": batch.boxes,
+            "box_valid": batch.box_valid,
+            "present": batch.present_or_all(),
             "presence": None if presence is None else presence.float(),
-            "kinds": batch["kinds"],
+            "kinds": batch.kinds,
         }

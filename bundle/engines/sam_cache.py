@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from bundle.data.batch import MediSeeBatch
 from bundle.engines.batch import unwrap
 from common.errors import ConfigError
 from networks.memory import check_fits
@@ -93,19 +94,21 @@ def compute_device() -> torch.device:
     return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
 
 
-def image_embeddings(network: torch.nn.Module, batch: dict, cache: SamEmbeddingCache | None = None) -> torch.Tensor:
+def image_embeddings(
+    network: torch.nn.Module, batch: MediSeeBatch, cache: SamEmbeddingCache | None = None
+) -> torch.Tensor:
     """The SAM image embeddings of a batch, once per image (rows of one image share it), from ``cache`` when given.
 
     Args:
         network: a MediSee, possibly inside DistributedDataParallel.
-        batch: a collated batch (``sam_pixel_values``; ``image_sources`` when there is a cache).
+        batch: a collated batch (its ``sam_pixel_values``; its ``image_sources`` key the cache).
         cache: a :class:`SamEmbeddingCache`, or None to encode every image.
     """
     # autograd keeps a graph only when the encoder trains (trainable == "all")
     encode = unwrap(network).medsam.encode_images
     if cache is None:
-        return encode(batch["sam_pixel_values"])
-    return cache.embed(batch["image_sources"], batch["sam_pixel_values"], encode)
+        return encode(batch.sam_pixel_values)
+    return cache.embed(batch.image_sources, batch.sam_pixel_values, encode)
 
 
 def check_frozen_encoder(network: torch.nn.Module) -> None:

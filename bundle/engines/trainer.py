@@ -10,8 +10,9 @@ import torch
 from monai.engines import SupervisedTrainer
 from monai.engines.utils import IterationEvents
 
+from bundle.data.batch import MediSeeBatch
 from bundle.engines.accumulation import MicroBatches, check_accumulation_steps, gradient_sync, optimizer_steps
-from bundle.engines.batch import LABEL_QUERY_PREFIX, model_inputs, prepare_batch, unwrap
+from bundle.engines.batch import prepare_batch, unwrap
 from bundle.engines.precision import engine_autocast
 from bundle.engines.sam_cache import SamEmbeddingCache, check_frozen_encoder, image_embeddings
 from common.errors import ConfigError
@@ -40,8 +41,8 @@ class MediSeeTrainer(SupervisedTrainer):
         grad_clip: max gradient norm over the trainable parameters (paper setup: 1.0); None = off.
         gradient_accumulation_steps: micro-batches per optimizer step (K, default 1).
         similarity_loss: the fine-tuning L_sim (:class:`bundle.losses.SimilarityLoss`); when set,
-            batches must carry the plain label query of each row (``label_input_ids``, ...), which
-            is run without gradients as the target similarity map.
+            batches must carry the plain label query of each row (``MediSeeBatch.label_input_ids``),
+            which is run without gradients as the target similarity map.
         sam_cache: a :class:`bundle.engines.SamEmbeddingCache` for the frozen SAM image
             embeddings (batches then carry ``image_sources``); None = encode every step.
         **kwargs: ``SupervisedTrainer`` arguments (device, max_epochs, train_data_loader, network,
@@ -94,7 +95,7 @@ class MediSeeTrainer(SupervisedTrainer):
             warnings.filterwarnings("ignore", message=".*GradScaler.*")
             super().run()
 
-    def _iteration(self, engine: SupervisedTrainer, batchdata: dict | list[dict]) -> dict:
+    def _iteration(self, engine: SupervisedTrainer, batchdata: MediSeeBatch | list[MediSeeBatch]) -> dict:
         micro_batches = batchdata if isinstance(batchdata, list) else [batchdata]
         engine.network.train()
         engine.optimizer.zero_grad(set_to_none=True)
@@ -107,18 +108,14 @@ class MediSeeTrainer(SupervisedTrainer):
         self._step(engine)
         return {"loss": float(totals["loss"]), "losses": {k: float(v) for k, v in totals.items()}}
 
-    def _accumulate(self, engine: SupervisedTrainer, batchdata: dict, scale: float) -> dict[str, torch.Tensor]:
+    def _accumulate(self, engine: SupervisedTrainer, batchdata: MediSeeBatch, scale: float) -> dict[str, torch.Tensor]:
         """Forward and loss of one micro-batch, and the backward pass of its loss times ``scale``."""
         batch = engine.prepare_batch(batchdata, engine.state.device, engine.non_blocking, **engine.to_kwargs)
         engine.state.batch = batch
         network = engine.network
         with engine_autocast(engine):
             embeddings = image_embeddings(network, batch, self.sam_cache)
-            outputs = network(
-                **model_inputs(batch),
-                sam_image_embeddings=embeddings,
-                output_hidden_states=self.similarity_loss is not None,
-            )
+            outputs = network(**batch.model_inputs(embeddings), output_hidden_states=self.similarity_loss is not None)
             engine.fire_event(IterationEvents.FORWARD_COMPLETED)
             losses = dict(engine.loss_function(outputs, batch))
             if self.similarity_loss is not None:
@@ -152,18 +149,17 @@ class MediSeeTrainer(SupervisedTrainer):
             engine.optimizer.step()
         engine.fire_event(IterationEvents.MODEL_COMPLETED)
 
-    def _similarity(self, network, batch: dict, embeddings: torch.Tensor, outputs) -> torch.Tensor:
+    def _similarity(self, network, batch: MediSeeBatch, embeddings: torch.Tensor, outputs) -> torch.Tensor:
         """L_sim between the reasoning query's map and the plain label query's (target) map."""
         from bundle.losses import image_token_states
 
         model = unwrap(network)
         with torch.no_grad():
-            label_inputs = model_inputs(batch, LABEL_QUERY_PREFIX, targets=False)
-            target = network(**label_inputs, sam_image_embeddings=embeddings, output_hidden_states=True)
+            target = network(**batch.model_inputs(embeddings, label_query=True), output_hidden_states=True)
         image_id = model.image_token_id
         return self.similarity_loss(
-            image_token_states(outputs.last_hidden_state, batch["input_ids"], image_id),
+            image_token_states(outputs.last_hidden_state, batch.input_ids, image_id),
             outputs.seg_state,
-            image_token_states(target.last_hidden_state, batch[f"{LABEL_QUERY_PREFIX}input_ids"], image_id),
+            image_token_states(target.last_hidden_state, batch.label_input_ids, image_id),
             target.seg_state,
         )

@@ -1,8 +1,9 @@
 """The volume inferer: MediSee on every slice of a volume, ``batch_size`` slices per forward pass.
 
 Each slice is one image with one conversation row (the question with the teacher-forced answer
-"It is [SEG] and [BBOX]."), so the batch's ``image_index`` is simply 0..B-1. A slice keeps its
-mask (the model's ``mask_logits > 0`` at the slice's own size) only when its presence score
+"It is [SEG] and [BBOX]."), so the batch's ``image_index`` is simply 0..B-1; the batch is a
+:class:`bundle.data.batch.MediSeeBatch`, built by the training collate's function. A slice keeps
+its mask (the model's ``mask_logits > 0`` at the slice's own size) only when its presence score
 reaches ``presence_threshold``; the masks are written back into a volume on the loaded grid. The
 optional :class:`bundle.inference.answer.AnswerGenerator` answers the question on the slice with
 the largest predicted target (none: the slice the model found likeliest), and the optional 3D
@@ -24,16 +25,16 @@ from monai.data import MetaTensor
 from monai.inferers import Inferer
 from tqdm import tqdm
 
+from bundle.data.batch import MediSeeBatch, build_batch
 from bundle.inference import keys as K
 from bundle.inference.answer import AnswerGenerator, not_found_answer
 from bundle.inference.settings import flag
 from bundle.inference.structures import names_single_structure
 from bundle.inference.wording import AnswerWording
-from bundle.prompts import PromptBuilder, TokenizedConversation, pad_conversations
+from bundle.prompts import PromptBuilder, TokenizedConversation
 from common.errors import ConfigError
 from transforms import keys as TK
 from transforms.cleanup import TargetMaskCleanup
-from transforms.preprocess import clip_preprocess, medsam_preprocess
 from transforms.reassemble import empty_mask_volume, put_slice
 from transforms.slicing import check_axis, iter_slices
 
@@ -73,27 +74,18 @@ def batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def slice_inputs(
+def slice_batch(
     network: torch.nn.Module, images: Sequence[torch.Tensor], conversation: TokenizedConversation, pad_token_id: int
-) -> dict:
-    """MediSee's forward arguments for B slices that share one conversation.
+) -> MediSeeBatch:
+    """The batch of B slices that share one conversation (one row per slice), built as the training collate's.
 
-    Sizes and the SAM resize scheme come from the model (``MediSee.input_sizes``, as the training collate's),
-    so the preprocessing always matches it.
+    Sizes and the SAM resize scheme come from the model (``MediSee.input_sizes``), so the preprocessing
+    always matches it; the pixels are in the model's dtype.
     """
     rows = len(images)
-    device = images[0].device
-    dtype = network.llava.dtype
-    tokens = pad_conversations([conversation] * rows, pad_token_id)
-    clip_size, sam_size, sam_resize = network.input_sizes
-    return {
-        "input_ids": tokens["input_ids"].to(device),
-        "attention_mask": tokens["attention_mask"].to(device),
-        "clip_pixel_values": clip_preprocess(images, clip_size).to(dtype),
-        "sam_pixel_values": medsam_preprocess(images, sam_size, sam_resize).to(dtype),
-        "image_index": torch.arange(rows, device=device),
-        "original_sizes": torch.tensor([list(image.shape[-2:]) for image in images], device=device),
-    }
+    return build_batch(
+        images, [conversation] * rows, range(rows), network.input_sizes, pad_token_id, pixel_dtype=network.llava.dtype
+    )
 
 
 def is_blank(volume: torch.Tensor, name: str = "") -> bool:
@@ -197,7 +189,8 @@ class SliceInferer(Inferer):
         predictions: list[SlicePrediction] = []
         with tqdm(total=len(slices), desc=name or "slices", unit="slice", disable=not self.progress) as bar:
             for batch in batches(slices, self.batch_size):
-                out = network(**slice_inputs(network, [s[TK.IMAGE] for s in batch], conversation, pad_token_id))
+                inputs = slice_batch(network, [s[TK.IMAGE] for s in batch], conversation, pad_token_id)
+                out = network(**inputs.model_inputs(targets=False))
                 presence = out.presence_scores
                 presence = [None] * len(batch) if presence is None else presence.float().cpu().tolist()
                 logits_rows = out.gated_mask_logits(self.presence_threshold)

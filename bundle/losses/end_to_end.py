@@ -11,13 +11,14 @@ token there among the whole vocabulary; this term weighs the two-way decision it
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from monai.losses import BoxGIoULoss, DiceLoss
 from torch import nn
 
+from bundle.data.batch import MediSeeBatch
 from networks.medisee import MediSeeOutput
 
 Masks = torch.Tensor | Sequence[torch.Tensor]
@@ -141,7 +142,7 @@ class MediSeeLoss(nn.Module):
         self.mask = mask if mask is not None else MaskLoss()
         self.box = box if box is not None else BoxLoss()
 
-    def forward(self, output: MediSeeOutput, batch: Mapping) -> dict[str, torch.Tensor]:
+    def forward(self, output: MediSeeOutput, batch: MediSeeBatch) -> dict[str, torch.Tensor]:
         """The loss terms of a batch.
 
         Args:
@@ -152,15 +153,14 @@ class MediSeeLoss(nn.Module):
             ``loss`` (the total to back-propagate), ``text``, ``mask`` and ``box`` (scalars), and
             ``presence`` for a model with a rejection token.
         """
-        mask = self.mask(output.mask_logits, batch["masks"])
-        box = self.box(output.boxes_xyxy, batch["boxes"], batch.get("box_valid"))
+        mask = self.mask(output.mask_logits, batch.masks)
+        box = self.box(output.boxes_xyxy, batch.boxes, batch.box_valid)
         # no labels (teacher-forced evaluation) means no text term, not a missing key
         text = output.lm_loss.float() if output.lm_loss is not None else mask.new_zeros(())
         terms = {"loss": self.text_weight * text + mask + box, "text": text, "mask": mask, "box": box}
         if output.presence_logits is not None:
             logits = output.presence_logits.float()
-            present = batch.get("present")
-            target = torch.ones_like(logits) if present is None else present.to(logits.device, logits.dtype)
+            target = batch.present_or_all().to(logits.device, logits.dtype)
             terms["presence"] = F.binary_cross_entropy_with_logits(logits, target)
             terms["loss"] = terms["loss"] + self.presence_weight * terms["presence"]
         return terms

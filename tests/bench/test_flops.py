@@ -7,7 +7,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench.flops import slice_flops
-from bundle.inference.inferer import slice_inputs
+from bundle.inference.inferer import slice_batch
 from bundle.prompts import PromptBuilder
 from tests.conftest import build_tiny, tiny_parser
 
@@ -25,7 +25,7 @@ def test_count_equals_torch_flop_counter_on_one_slice(overrides):
     parser = tiny_parser(**overrides)
     config = {key: parser.get_parsed_content(key) for key in CONFIG_KEYS}
     conversation = PromptBuilder.for_model(tokenizer, model).inference_example("Where is the liver?")
-    inputs = slice_inputs(model, [torch.rand(1, 40, 52)], conversation, tokenizer.pad_token_id)
+    batch = slice_batch(model, [torch.rand(1, 40, 52)], conversation, tokenizer.pad_token_id)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(**inputs)
-    assert sum(slice_flops(config, inputs["input_ids"].shape[1]).values()) == counter.get_total_flops()
+        model(**batch.model_inputs(targets=False))
+    assert sum(slice_flops(config, batch.input_ids.shape[1]).values()) == counter.get_total_flops()

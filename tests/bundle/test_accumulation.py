@@ -10,6 +10,7 @@ import sys
 import pytest
 import torch
 
+from bundle.data.batch import MediSeeBatch
 from bundle.engines import MediSeeTrainer, MicroBatches, optimizer_steps
 from bundle.losses import MediSeeLoss
 from common.errors import ConfigError
@@ -30,7 +31,7 @@ WEIGHT_TOLERANCE = 1e-6
 """float64 model; the losses themselves run in float32 (they cast logits up from bf16), hence not 1e-12."""
 
 
-def train(batches: list[dict], model, accumulation: int, optimizer: str = "adamw") -> MediSeeTrainer:
+def train(batches: list[MediSeeBatch], model, accumulation: int, optimizer: str = "adamw") -> MediSeeTrainer:
     """Runs :func:`scheduled_trainer` over ``batches``: AdamW with clipping, or SGD without (the gradient's scale)."""
     if optimizer == "adamw":
         trainer = scheduled_trainer(model, batches, accumulation, grad_clip=CLIP, lr=LR)

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from bundle.data.batch import MediSeeBatch
 from bundle.losses import BoxLoss, MaskLoss, MediSeeLoss, SimilarityLoss, image_token_states, similarity_map
 from networks.medisee import MediSeeOutput
 from tests.helpers.batches import make_batch
@@ -120,6 +121,24 @@ def test_box_loss_is_zero_for_a_perfect_box_and_grows_as_the_box_moves_away():
 # ---- MediSeeLoss ------------------------------------------------------------------------------
 
 
+def _targets(masks, boxes, box_valid) -> MediSeeBatch:
+    """A batch holding only what the loss reads: the targets of each row (model inputs of length 0)."""
+    rows = len(masks)
+    no_tokens = torch.zeros(rows, 0, dtype=torch.long)
+    return MediSeeBatch(
+        input_ids=no_tokens,
+        attention_mask=no_tokens,
+        labels=no_tokens,
+        clip_pixel_values=torch.zeros(0),
+        sam_pixel_values=torch.zeros(0),
+        image_index=torch.arange(rows),
+        original_sizes=torch.tensor([list(m.shape) for m in masks]),
+        masks=masks,
+        boxes=boxes,
+        box_valid=box_valid,
+    )
+
+
 def _output(mask_logits, boxes, lm_loss):
     rows, hidden = len(mask_logits), 4
     zeros = torch.zeros(rows, 1)
@@ -142,7 +161,7 @@ def _output(mask_logits, boxes, lm_loss):
 def test_medisee_loss_sums_weighted_text_mask_and_box_terms():
     logits, targets = _masks([(3, 4), (5, 2), (2, 2)], seed=4)
     valid = torch.tensor([True, False, True])
-    batch = {"masks": targets, "boxes": TARGET, "box_valid": valid}
+    batch = _targets(targets, TARGET, valid)
     lm = torch.tensor(1.25)
     terms = MediSeeLoss(text_weight=0.5)(_output(logits, PRED, lm), batch)
     mask, box = MaskLoss()(logits, targets), BoxLoss()(PRED, TARGET, valid)
@@ -153,7 +172,7 @@ def test_medisee_loss_sums_weighted_text_mask_and_box_terms():
 
 def test_medisee_loss_without_labels_has_a_zero_text_term():
     logits, targets = _masks([(3, 4)], seed=5)
-    batch = {"masks": targets, "boxes": TARGET[:1], "box_valid": torch.tensor([True])}
+    batch = _targets(targets, TARGET[:1], torch.tensor([True]))
     terms = MediSeeLoss()(_output(logits, PRED[:1], None), batch)
     assert terms["text"].item() == 0.0
     assert torch.allclose(terms["loss"], terms["mask"] + terms["box"])
@@ -169,7 +188,7 @@ def test_medisee_loss_on_the_tiny_model_reaches_the_box_head_and_the_mask_decode
     boxes = torch.tensor([[0.0, 0.0, 1 / 3, 0.5]] * len(sizes))
     output = model(**batch)
     valid = torch.ones(len(sizes), dtype=torch.bool)
-    terms = MediSeeLoss()(output, {"masks": targets, "boxes": boxes, "box_valid": valid})
+    terms = MediSeeLoss()(output, _targets(targets, boxes, valid))
     assert all(torch.isfinite(v) for v in terms.values())
     # autograd.grad leaves the shared fixture's .grad untouched
     params = [model.box_head.mlp[-1].weight, next(model.medsam.sam.mask_decoder.parameters())]

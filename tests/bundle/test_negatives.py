@@ -85,14 +85,14 @@ def test_the_collate_answers_negatives_with_the_rejection_token_and_no_box(phant
     batch = MediSeeCollate(prompts, clip_size=28, sam_size=32)(samples)
     rejection = tokenizer.convert_tokens_to_ids("[REJ]")
     seg = tokenizer.convert_tokens_to_ids("[SEG]")
-    for row, present in enumerate(batch["present"].tolist()):
-        ids = batch["input_ids"][row].tolist()
+    for row, present in enumerate(batch.present.tolist()):
+        ids = batch.input_ids[row].tolist()
         assert (rejection in ids) != present and (seg in ids) == present
         if not present:
-            assert not bool(batch["box_valid"][row]) and not bool(batch["masks"][row].any())
-    assert not bool(batch["present"].all())
-    predicted = torch.tensor([[0.1, 0.1, 0.6, 0.7]]).repeat(len(batch["present"]), 1)
-    loss = BoxLoss()(predicted, batch["boxes"], batch["box_valid"])
+            assert not bool(batch.box_valid[row]) and not bool(batch.masks[row].any())
+    assert not bool(batch.present.all())
+    predicted = torch.tensor([[0.1, 0.1, 0.6, 0.7]]).repeat(len(batch.present), 1)
+    loss = BoxLoss()(predicted, batch.boxes, batch.box_valid)
     assert torch.isfinite(loss)
 
 

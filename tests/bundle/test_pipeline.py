@@ -60,16 +60,7 @@ def test_a_loader_batch_runs_through_the_tiny_model(phantoms, tiny):
             DataLoader(data, batch_size=3, shuffle=True, collate_fn=collate, generator=torch.Generator().manual_seed(0))
         )
     )
-    inputs = (
-        "input_ids",
-        "attention_mask",
-        "labels",
-        "clip_pixel_values",
-        "sam_pixel_values",
-        "image_index",
-        "original_sizes",
-    )
     with torch.no_grad():
-        out = model(**{k: batch[k] for k in inputs})
-    assert len(out.mask_logits) == len(batch["masks"]) and torch.isfinite(out.lm_loss)
+        out = model(**batch.model_inputs())
+    assert len(out.mask_logits) == len(batch.masks) and torch.isfinite(out.lm_loss)
     assert all(m.shape == (SHAPE[0], SHAPE[1]) for m in out.mask_logits)

@@ -19,8 +19,8 @@ def _batches(model, tokenizer) -> list[dict]:
     batches = []
     for b in range(2):
         batch = batch_with_targets(model, tokenizer)
-        batch["sam_pixel_values"] = batch["sam_pixel_values"] + b  # different images in each batch
-        batch["image_sources"] = [f"volume{b}.nii.gz#slice{i}" for i in range(len(batch["sam_pixel_values"]))]
+        batch.sam_pixel_values = batch.sam_pixel_values + b  # different images in each batch
+        batch.image_sources = [f"volume{b}.nii.gz#slice{i}" for i in range(len(batch.sam_pixel_values))]
         batches.append(batch)
     return batches
 
@@ -75,9 +75,9 @@ def test_evaluation_with_the_cache_encodes_each_slice_once_and_gives_the_same_ou
     encoded: list[int] = []
     model.medsam.sam.image_encoder.register_forward_hook(lambda module, args, out: encoded.append(len(args[0])))
     batch = batch_with_targets(model, tokenizer)
-    batch["sam_pixel_values"][2] = batch["sam_pixel_values"][0]  # rows 0 and 2 ask about the same slice
-    batch["image_sources"] = ["a.nii.gz#slice3", "a.nii.gz#slice4", "a.nii.gz#slice3"]
-    batch["kinds"] = ["label", "short", "long"]
+    batch.sam_pixel_values[2] = batch.sam_pixel_values[0]  # rows 0 and 2 ask about the same slice
+    batch.image_sources = ["a.nii.gz#slice3", "a.nii.gz#slice4", "a.nii.gz#slice3"]
+    batch.kinds = ["label", "short", "long"]
     outputs = []
     for cache in (None, SamEmbeddingCache(max_gib=1.0)):
         evaluator = MediSeeEvaluator(

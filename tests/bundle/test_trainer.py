@@ -80,7 +80,7 @@ def test_a_training_step_changes_the_trainable_set_and_nothing_else(trainable):
 def test_both_engines_move_their_batches_through_monais_prepare_batch_hook():
     model, tokenizer = build_tiny(seed=5)
     batch = batch_with_targets(model, tokenizer)
-    batch["kinds"] = ["label", "short", "long"]
+    batch.kinds = ["label", "short", "long"]
     seen: list[str] = []
 
     def recording(batchdata, device=None, non_blocking=False, **kwargs):

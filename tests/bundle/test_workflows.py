@@ -217,7 +217,7 @@ def test_length_grouping_feeds_the_trainer_grouped_batches(phantoms, tmp_path):
     trainer = flow.parser.get_parsed_content("train#trainer")
     trainer.add_event_handler(Events.ITERATION_COMPLETED(once=2), lambda engine: engine.terminate())
     flow.run()
-    assert trainer.state.iteration == 2 and trainer.state.batch["input_ids"].shape[0] >= 2
+    assert trainer.state.iteration == 2 and trainer.state.batch.input_ids.shape[0] >= 2
     plain = train_flow(phantoms, tmp_path / "plain").parser.get_parsed_content("train#dataloader")
     assert not isinstance(plain.batch_sampler.batch_sampler, LengthGroupedBatchSampler)
 
@@ -231,7 +231,7 @@ def test_packed_sequences_train_and_validate_on_real_tokens_only(phantoms, tmp_p
 
     def record(module, args, kwargs):
         engine = trainer if network.training else evaluator
-        calls.append((tuple(kwargs["inputs_embeds"].shape[:2]), int(engine.state.batch["attention_mask"].sum())))
+        calls.append((tuple(kwargs["inputs_embeds"].shape[:2]), int(engine.state.batch.attention_mask.sum())))
 
     network.llava.model.language_model.register_forward_pre_hook(record, with_kwargs=True)
     trainer.add_event_handler(Events.ITERATION_COMPLETED(once=2), lambda engine: evaluator.run() or engine.terminate())

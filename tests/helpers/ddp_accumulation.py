@@ -17,6 +17,7 @@ from monai.engines.utils import IterationEvents
 from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
 from torch.nn.parallel import DistributedDataParallel
 
+from bundle.data.batch import MediSeeBatch
 from bundle.engines.batch import unwrap
 from tests.helpers.training import (
     deterministic_tiny,
@@ -33,7 +34,7 @@ SEED = 3
 BATCH_SEEDS = (1, 2)
 
 
-def whole_batches(model, tokenizer) -> list[dict]:
+def whole_batches(model, tokenizer) -> list[MediSeeBatch]:
     return [equal_count_batch(model, tokenizer, seed=s, dtype=torch.float64) for s in BATCH_SEEDS]
 
 

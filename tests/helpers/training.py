@@ -2,29 +2,35 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from monai.handlers import LrScheduleHandler
 
+from bundle.data.batch import MediSeeBatch
 from bundle.engines import MediSeeTrainer, optimizer_steps, warmup_schedule
 from bundle.losses import MediSeeLoss
 from tests.conftest import build_tiny
 from tests.helpers.batches import QUESTIONS, make_batch
 
 
-def batch_with_targets(model, tokenizer) -> dict:
-    """A tiny batch of three rows, each with a mask in its top-left corner and the matching box."""
-    batch = make_batch(model, tokenizer)
-    rows = len(batch["input_ids"])
-    batch["image_index"] = torch.arange(rows)
-    batch["masks"] = [torch.zeros(h, w) for h, w in batch["original_sizes"].tolist()]
-    for mask in batch["masks"]:
+def batch_with_targets(model, tokenizer) -> MediSeeBatch:
+    """A tiny batch of three rows (one image each), each with a mask in its top-left corner and the matching box."""
+    inputs = make_batch(model, tokenizer)
+    rows = len(inputs["input_ids"])
+    masks = [torch.zeros(h, w) for h, w in inputs["original_sizes"].tolist()]
+    for mask in masks:
         mask[: mask.shape[0] // 2, : mask.shape[1] // 3] = 1.0
-    batch["boxes"] = torch.tensor([[0.0, 0.0, 1 / 3, 0.5]] * rows)
-    batch["box_valid"] = torch.ones(rows, dtype=torch.bool)
-    return batch
+    return MediSeeBatch(
+        **inputs,
+        image_index=torch.arange(rows),
+        masks=masks,
+        boxes=torch.tensor([[0.0, 0.0, 1 / 3, 0.5]] * rows),
+        box_valid=torch.ones(rows, dtype=torch.bool),
+    )
 
 
-def tiny_trainer(model, batches: list[dict], lr: float = 1e-3, max_epochs: int = 1, **kwargs) -> MediSeeTrainer:
+def tiny_trainer(model, batches: list[MediSeeBatch], lr: float = 1e-3, max_epochs: int = 1, **kwargs) -> MediSeeTrainer:
     """A CPU trainer over ``batches`` with AdamW on the trainable set (``kwargs``: more trainer arguments)."""
     return MediSeeTrainer(
         device=torch.device("cpu"),
@@ -42,7 +48,7 @@ ANSWER_TOKENS = 6
 MORE_QUESTIONS = [*QUESTIONS, "Please segment and locate the spleen in this image."]
 
 
-def equal_count_batch(model, tokenizer, seed: int, dtype: torch.dtype = torch.float32) -> dict:
+def equal_count_batch(model, tokenizer, seed: int, dtype: torch.dtype = torch.float32) -> MediSeeBatch:
     """Four rows whose loss terms all average over the same count per row.
 
     Questions (so lengths and padding) differ, but every row has one mask, a valid box and exactly
@@ -50,37 +56,47 @@ def equal_count_batch(model, tokenizer, seed: int, dtype: torch.dtype = torch.fl
     means over equal counts, and their mean is the whole batch's mean.
     """
     sizes = [[96, 80], [64, 64], [50, 120], [70, 70]]
-    batch = make_batch(model, tokenizer, questions=MORE_QUESTIONS, seed=seed, sizes=sizes)
+    inputs = make_batch(model, tokenizer, questions=MORE_QUESTIONS, seed=seed, sizes=sizes)
     rows = len(MORE_QUESTIONS)
     generator = torch.Generator().manual_seed(seed)
-    batch["masks"] = [(torch.rand(h, w, generator=generator) > 0.5).to(dtype) for h, w in sizes]
+    masks = [(torch.rand(h, w, generator=generator) > 0.5).to(dtype) for h, w in sizes]
     corner = torch.rand(rows, 2, generator=generator) * 0.5
-    batch["boxes"] = torch.cat([corner, corner + 0.3], dim=1).to(dtype)
-    batch["box_valid"] = torch.ones(rows, dtype=torch.bool)
-    batch["image_index"] = torch.arange(rows)
-    ends = batch["attention_mask"].sum(dim=1, keepdim=True)
-    positions = torch.arange(batch["input_ids"].shape[1])[None]
+    ends = inputs["attention_mask"].sum(dim=1, keepdim=True)
+    positions = torch.arange(inputs["input_ids"].shape[1])[None]
     answer = (positions < ends) & (positions >= ends - ANSWER_TOKENS)
-    batch["labels"] = batch["input_ids"].masked_fill(~answer, -100)
+    inputs["labels"] = inputs["input_ids"].masked_fill(~answer, -100)
     for key in ("clip_pixel_values", "sam_pixel_values"):
-        batch[key] = batch[key].to(dtype)
-    return batch
+        inputs[key] = inputs[key].to(dtype)
+    return MediSeeBatch(
+        **inputs,
+        image_index=torch.arange(rows),
+        masks=masks,
+        boxes=torch.cat([corner, corner + 0.3], dim=1).to(dtype),
+        box_valid=torch.ones(rows, dtype=torch.bool),
+    )
 
 
-def micro_batches(batch: dict, parts: int) -> list[dict]:
-    """``batch`` cut into ``parts`` equal, consecutive row groups (columns that are all padding dropped)."""
-    rows = len(batch["input_ids"])
+def micro_batches(batch: MediSeeBatch, parts: int) -> list[MediSeeBatch]:
+    """``batch`` (one image per row) cut into ``parts`` equal, consecutive row groups (columns that are all
+    padding dropped)."""
+    rows = len(batch)
     size = rows // parts
     assert size * parts == rows, "equal-size micro-batches only"
     out = []
     for start in range(0, rows, size):
         index = list(range(start, start + size))
-        part = {k: [v[i] for i in index] if isinstance(v, list) else v[index] for k, v in batch.items()}
-        keep = part["attention_mask"].any(dim=0)
-        for key in ("input_ids", "attention_mask", "labels"):
-            part[key] = part[key][:, keep]
-        part["image_index"] = torch.arange(size)  # rows of the part hold its own images
-        out.append(part)
+        keep = batch.attention_mask[index].any(dim=0)
+        rows_of = {}
+        for item in dataclasses.fields(batch):
+            value = getattr(batch, item.name)
+            if isinstance(value, list) and value:
+                rows_of[item.name] = [value[i] for i in index]
+            elif isinstance(value, torch.Tensor):
+                rows_of[item.name] = value[index]
+        for name in ("input_ids", "attention_mask", "labels"):
+            rows_of[name] = rows_of[name][:, keep]
+        rows_of["image_index"] = torch.arange(size)  # rows of the part hold its own images
+        out.append(dataclasses.replace(batch, **rows_of))
     return out
 
 
@@ -97,7 +113,7 @@ def deterministic_tiny(seed: int, dtype: torch.dtype = torch.float32, **override
 
 
 def scheduled_trainer(
-    model, batches: list[dict], accumulation: int, grad_clip: float | None, lr: float, optimizer: str = "adamw"
+    model, batches: list[MediSeeBatch], accumulation: int, grad_clip: float | None, lr: float, optimizer: str = "adamw"
 ) -> MediSeeTrainer:
     """A CPU trainer as train.json builds it: AdamW (betas 0.9/0.95, no decay) or plain SGD, the linear
     schedule (1 warm-up step, decaying to 0 one step after the run), ``accumulation`` micro-batches per step.

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch._dynamo.testing import CompileCounterWithBackend
 
-from bundle.inference.inferer import slice_inputs
+from bundle.inference.inferer import slice_batch
 from bundle.prompts import PromptBuilder
 from common.errors import ConfigError, root_cause
 from networks import compile_network
@@ -42,7 +42,7 @@ def forward_outputs(model, tokenizer) -> list[tuple[list[torch.Tensor], torch.Te
     with torch.no_grad():
         for rows in BATCHES:
             images = [torch.rand(SLICE_SHAPE, generator=generator) for _ in range(rows)]
-            out = model(**slice_inputs(model, images, conversation, tokenizer.pad_token_id))
+            out = model(**slice_batch(model, images, conversation, tokenizer.pad_token_id).model_inputs(targets=False))
             outputs.append((out.mask_logits, out.boxes_xyxy))
     return outputs
 

@@ -7,6 +7,7 @@ import importlib.util
 import pytest
 import torch
 
+from bundle.data.batch import MediSeeBatch
 from bundle.losses import MediSeeLoss
 from common.errors import ConfigError
 from networks.llava import set_attention, set_gradient_checkpointing
@@ -14,23 +15,11 @@ from tests.conftest import build_tiny
 from tests.helpers.training import batch_with_targets
 
 
-def _loss_and_gradients(model, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def _loss_and_gradients(model, batch: MediSeeBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     model.train()
     model.zero_grad(set_to_none=True)
     torch.manual_seed(1)  # LoRA dropout draws the same masks in both runs
-    inputs = {
-        k: batch[k]
-        for k in (
-            "input_ids",
-            "attention_mask",
-            "labels",
-            "clip_pixel_values",
-            "sam_pixel_values",
-            "image_index",
-            "original_sizes",
-        )
-    }
-    loss = MediSeeLoss()(model(**inputs), batch)["loss"]
+    loss = MediSeeLoss()(model(**batch.model_inputs()), batch)["loss"]
     loss.backward()
     return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
@@ -64,17 +53,7 @@ def test_eager_and_sdpa_attention_give_the_same_outputs():
     model, tokenizer = build_tiny(attn_implementation="eager")
     assert model.llava.config.text_config._attn_implementation == "eager"
     batch = batch_with_targets(model, tokenizer)
-    inputs = {
-        k: batch[k]
-        for k in (
-            "input_ids",
-            "attention_mask",
-            "clip_pixel_values",
-            "sam_pixel_values",
-            "image_index",
-            "original_sizes",
-        )
-    }
+    inputs = batch.model_inputs(targets=False)
     model.eval()
     with torch.no_grad():
         eager = model(**inputs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from bundle.data.batch import MediSeeBatch
 from bundle.losses import MediSeeLoss
 from networks.llava import set_attention
 from networks.packing import pack_rows, set_sequence_packing, unpack_rows
@@ -41,11 +42,11 @@ def test_packing_keeps_each_real_token_and_restarts_positions_per_row(side):
     assert torch.equal(back, embeds * mask.unsqueeze(-1))
 
 
-def _forward(model, batch: dict, packed: bool):
+def _forward(model, batch: MediSeeBatch, packed: bool):
     set_sequence_packing(model, packed)
     model.eval()  # LoRA dropout would draw its masks over differently shaped tensors
     model.zero_grad(set_to_none=True)
-    outputs = model(**{k: batch[k] for k in INPUTS}, output_hidden_states=True)
+    outputs = model(**batch.model_inputs(), output_hidden_states=True)
     loss = MediSeeLoss()(outputs, batch)["loss"]
     loss.backward()
     grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
@@ -58,7 +59,7 @@ def test_a_packed_batch_gives_the_padded_batchs_losses_gradients_and_outputs(tin
     model, tokenizer = tiny_model
     set_attention(model.llava, attention)
     batch = batch_with_targets(model, tokenizer)
-    assert not bool(batch["attention_mask"].all())  # the rows differ in length: there is padding to drop
+    assert not bool(batch.attention_mask.all())  # the rows differ in length: there is padding to drop
     padded, padded_loss, padded_grads = _forward(model, batch, packed=False)
     packed, packed_loss, packed_grads = _forward(model, batch, packed=True)
     set_attention(model.llava, "sdpa")
@@ -67,7 +68,7 @@ def test_a_packed_batch_gives_the_padded_batchs_losses_gradients_and_outputs(tin
     assert packed_grads.keys() == padded_grads.keys() and any(".lora_" in name for name in packed_grads)
     for name, grad in packed_grads.items():
         assert torch.allclose(grad, padded_grads[name], atol=1e-5, rtol=1e-3), name
-    real = batch["attention_mask"].bool()
+    real = batch.attention_mask.bool()
     assert torch.allclose(packed.last_hidden_state[real], padded.last_hidden_state[real], atol=1e-4)
     assert torch.allclose(packed.boxes_xyxy, padded.boxes_xyxy, atol=1e-5)
     assert torch.allclose(packed.candidate_states, padded.candidate_states, atol=1e-4)
@@ -97,7 +98,7 @@ def test_packing_runs_the_language_model_on_real_tokens_only(tiny_model):
         _forward(model, batch, packed=True)
     finally:
         hook.remove()
-    assert seen == [(1, int(batch["attention_mask"].sum()))]
+    assert seen == [(1, int(batch.attention_mask.sum()))]
 
 
 @pytest.mark.slow
@@ -107,7 +108,7 @@ def test_flex_attention_attends_within_each_packed_conversation(tiny_model):
     model, tokenizer = tiny_model
     batch = batch_with_targets(model, tokenizer)
     model.eval()
-    inputs = {k: batch[k] for k in INPUTS if k != "labels"}
+    inputs = batch.model_inputs(targets=False)
     with torch.no_grad():
         padded = model(**inputs)
         set_attention(model.llava, "flex_attention")

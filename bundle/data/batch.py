@@ -1,0 +1,163 @@
+"""The MediSee batch: one typed record from the data to the model, the loss and the metrics.
+
+The training and evaluation collate (:class:`bundle.data.MediSeeCollate`) and the volume inferer
+(:class:`bundle.inference.SliceInferer`) both build it with :func:`build_batch`, so a slice reaches
+the model the same way in training, evaluation and inference. Rows are conversations (one question
+each); images are slices. Rows of one image share its CLIP and SAM inputs through ``image_index``,
+so the model encodes each image once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from bundle.prompts import TokenizedConversation, pad_conversations
+from networks.medisee import InputSizes
+from transforms.preprocess import clip_preprocess, medsam_preprocess
+
+
+@dataclass
+class MediSeeBatch:
+    """B conversation rows about N images, with the targets of each row when training or evaluating.
+
+    Attributes:
+        input_ids: (B, L) prompt and answer token ids, padded.
+        attention_mask: (B, L) 1 on real tokens.
+        labels: (B, L) answer ids for the cross entropy, ``IGNORE_INDEX`` elsewhere.
+        clip_pixel_values: (N, 3, C, C) CLIP inputs of the images.
+        sam_pixel_values: (N, 3, S, S) MedSAM inputs of the images.
+        image_index: (B,) the image of each row.
+        original_sizes: (B, 2) each row's image (H, W): masks come back at this size.
+        masks: per row, the (H, W) float target mask (empty list for inference).
+        boxes: (B, 4) normalised xyxy target boxes.
+        box_valid: (B,) False where the target mask is empty (no box to learn).
+        present: (B,) False for questions about a structure that is not on the image.
+        kinds: per row, the question kind (``label``, ``short``, ``long``, ...).
+        class_names: per row, the structure asked about.
+        questions: per row, the question text.
+        sources: per row, the sample's source (file and slice).
+        image_sources: per image, its source: the key of :class:`bundle.engines.SamEmbeddingCache`.
+        label_input_ids: (B, L') each row's plain label question ("Please segment and locate the
+            {class} ..."), teacher-forced: the fine-tuning similarity loss compares against it.
+        label_attention_mask: (B, L') its attention mask.
+    """
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    labels: torch.Tensor
+    clip_pixel_values: torch.Tensor
+    sam_pixel_values: torch.Tensor
+    image_index: torch.Tensor
+    original_sizes: torch.Tensor
+    masks: list[torch.Tensor] = field(default_factory=list)
+    boxes: torch.Tensor | None = None
+    box_valid: torch.Tensor | None = None
+    present: torch.Tensor | None = None
+    kinds: list[str] = field(default_factory=list)
+    class_names: list[str] = field(default_factory=list)
+    questions: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    image_sources: list[str] = field(default_factory=list)
+    label_input_ids: torch.Tensor | None = None
+    label_attention_mask: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        """The number of rows (conversations)."""
+        return int(self.input_ids.shape[0])
+
+    def to(self, device: torch.device | str | None, non_blocking: bool = False, **kwargs) -> MediSeeBatch:
+        """The same batch with its tensors (and lists of tensors) on ``device``.
+
+        Args:
+            device: where the model is.
+            non_blocking: copy asynchronously (from pinned memory the copy overlaps compute).
+            **kwargs: further ``Tensor.to`` arguments.
+        """
+        return self._map(lambda tensor: tensor.to(device, non_blocking=non_blocking, **kwargs))
+
+    def pin_memory(self) -> MediSeeBatch:
+        """The same batch in page-locked memory (PyTorch's data loader calls this with ``pin_memory``)."""
+        return self._map(torch.Tensor.pin_memory)
+
+    def model_inputs(
+        self, sam_image_embeddings: torch.Tensor | None = None, targets: bool = True, label_query: bool = False
+    ) -> dict[str, torch.Tensor]:
+        """The keyword arguments of ``MediSee.forward``.
+
+        Args:
+            sam_image_embeddings: (N, C, h, w) SAM embeddings the caller computed or cached; None
+                passes the SAM pixels, which the model then encodes itself.
+            targets: include the text ``labels`` (for the cross entropy); False for a forward pass without loss.
+            label_query: the rows' plain label questions instead of their questions (never with labels).
+        """
+        if label_query:
+            if self.label_input_ids is None:
+                raise ValueError("the batch holds no label queries (collate with with_label_queries=True)")
+            inputs = {"input_ids": self.label_input_ids, "attention_mask": self.label_attention_mask}
+        else:
+            inputs = {"input_ids": self.input_ids, "attention_mask": self.attention_mask}
+            if targets:
+                inputs["labels"] = self.labels
+        inputs.update(
+            clip_pixel_values=self.clip_pixel_values, image_index=self.image_index, original_sizes=self.original_sizes
+        )
+        if sam_image_embeddings is None:
+            inputs["sam_pixel_values"] = self.sam_pixel_values
+        else:
+            inputs["sam_image_embeddings"] = sam_image_embeddings
+        return inputs
+
+    def present_or_all(self) -> torch.Tensor:
+        """``present``, or all True for a batch that does not say (every question about a visible target)."""
+        if self.present is not None:
+            return self.present
+        return torch.ones(len(self), dtype=torch.bool, device=self.input_ids.device)
+
+    def _map(self, move: Callable[[torch.Tensor], torch.Tensor]) -> MediSeeBatch:
+        changes = {}
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, torch.Tensor):
+                changes[item.name] = move(value)
+            elif isinstance(value, list) and value and isinstance(value[0], torch.Tensor):
+                changes[item.name] = [move(v) for v in value]
+        return dataclasses.replace(self, **changes)
+
+
+def build_batch(
+    images: Sequence[torch.Tensor],
+    conversations: Sequence[TokenizedConversation],
+    image_index: Sequence[int],
+    sizes: InputSizes,
+    pad_token_id: int,
+    padding_side: str = "right",
+    pixel_dtype: torch.dtype | None = None,
+) -> MediSeeBatch:
+    """The model inputs of conversation rows about images (targets are the collate's to add).
+
+    Args:
+        images: N (C, H, W) slices, intensities in [0, 1]; the tensors are made where they are.
+        conversations: B tokenised conversations, one per row.
+        image_index: B indices into ``images``: the image of each row.
+        sizes: the model's input sizes (``MediSee.input_sizes`` or the config's).
+        pad_token_id: the tokenizer's padding id.
+        padding_side: ``right`` (training) or ``left``.
+        pixel_dtype: dtype of the pixel values (the model's); None keeps float32.
+    """
+    device = images[0].device
+    tokens = {k: v.to(device) for k, v in pad_conversations(conversations, pad_token_id, padding_side).items()}
+    clip_pixels = clip_preprocess(images, sizes.clip_size)
+    sam_pixels = medsam_preprocess(images, sizes.sam_size, sizes.sam_resize)
+    if pixel_dtype is not None:
+        clip_pixels, sam_pixels = clip_pixels.to(pixel_dtype), sam_pixels.to(pixel_dtype)
+    return MediSeeBatch(
+        **tokens,
+        clip_pixel_values=clip_pixels,
+        sam_pixel_values=sam_pixels,
+        image_index=torch.tensor(list(image_index), dtype=torch.long, device=device),
+        original_sizes=torch.tensor([list(images[i].shape[-2:]) for i in image_index], dtype=torch.long, device=device),
+    )
