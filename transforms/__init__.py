@@ -1,7 +1,6 @@
 """MONAI dictionary transforms: volume loading, intensity, 3D->2D slicing, model preprocessing, boxes,
 slices->volume."""
 
-from transforms.augment import RandSliceAugmentd
 from transforms.boxes import (
     mask_to_box,
     masks_to_boxes,
@@ -16,7 +15,6 @@ from transforms.reassemble import (
     box_3d,
     box_to_voxel_corners,
     slices_to_volume,
-    to_original_space,
     volume_ml,
     voxel_to_world,
 )
@@ -33,7 +31,6 @@ __all__ = [
     "FiniteValuesd",
     "LoadVolumed",
     "MRNormalized",
-    "RandSliceAugmentd",
     "TargetMaskCleanup",
     "box_3d",
     "box_to_voxel_corners",
@@ -49,7 +46,6 @@ __all__ = [
     "pixel_to_normalised",
     "slices_to_volume",
     "take_slice",
-    "to_original_space",
     "volume_ml",
     "voxel_to_world",
 ]

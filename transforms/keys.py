@@ -1,7 +1,7 @@
 """Dictionary keys shared by the transforms, datasets and writers.
 
 One place for the names, so that a slice dictionary made by :mod:`transforms.slicing` is read
-under the same keys by the augmentation, the inferer and the writers.
+under the same keys by the datasets, the inferer and the writers.
 """
 
 from __future__ import annotations

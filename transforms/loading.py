@@ -5,7 +5,7 @@ The loader is MONAI's ``LoadImage`` (with ``NibabelReader``, whose voxel reorder
 ``Orientationd``. Both readers give a voxel -> world affine in RAS mm (ITK's LPS is converted by
 MONAI), so volumes from either reader line up. The orientation step is recorded on the
 MetaTensor, which is what lets model outputs go back to the file's own grid
-(:func:`transforms.reassemble.to_original_space`, ``Invertd`` or :meth:`LoadVolumed.inverse`).
+(MONAI's ``Invertd`` with the loader, as the inference config does, or :meth:`LoadVolumed.inverse`).
 """
 
 from __future__ import annotations
@@ -143,8 +143,8 @@ class LoadVolumed(MapTransform, InvertibleTransform):
     directories or any other format ITK reads. The MetaTensor carries the RAS affine, the
     file's ``original_affine`` and ``spatial_shape``, and the orientation step in its
     ``applied_operations``. Transform ids in that trace are reset (MONAI's ``reset_ops_id``,
-    as ``PersistentDataset`` does), so the orientation can be undone by any loader instance, by
-    ``Invertd`` or by :func:`transforms.reassemble.to_original_space`, also in another process.
+    as ``PersistentDataset`` does), so the orientation can be undone by any loader instance or by
+    ``Invertd``, also in another process.
 
     Args:
         keys: keys of the data dictionary holding the paths.

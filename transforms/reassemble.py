@@ -1,9 +1,9 @@
 """Slices -> volume, back to the file's own grid, and the geometry of the answers.
 
 Per-slice masks are written into a volume on the *loaded* grid (the reference's shape, affine,
-metadata and transform trace), so the loader's inverse applies to it unchanged; then
-:func:`to_original_space` undoes the loading (orientation) with MONAI's ``Invertd``, giving the
-original file's shape and affine exactly.
+metadata and transform trace), so the loader's inverse applies to it unchanged: MONAI's ``Invertd``
+with the loading transforms (the inference config's ``postprocessing``) then gives the original
+file's shape and affine exactly.
 
 Voxel coordinates follow MONAI/nibabel: voxel ``i`` has its centre at ``i`` and spans
 ``i - 0.5 .. i + 0.5``; affines map voxel coordinates to world RAS millimetres (ITK-read volumes
@@ -17,13 +17,11 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import torch
 from monai.data import MetaTensor
-from monai.transforms import Invertd
 from monai.transforms.utils import apply_affine_to_points
-from monai.utils import TraceKeys, convert_to_tensor
+from monai.utils import convert_to_tensor
 
 from common.errors import DataError
 from transforms.boxes import normalised_to_pixel
-from transforms.loading import LoadVolumed
 from transforms.slicing import CHANNEL_DIMS, SPATIAL_AXES, check_axis, check_volume, in_plane_axes, take_slice
 
 MM3_PER_ML = 1000.0
@@ -31,11 +29,6 @@ PIXEL_CENTRE_OFFSET = 0.5
 """Distance from a pixel edge to its centre, in pixels."""
 SLAB_VOXELS = 1 << 24
 """Voxels of a mask looked at at a time when describing it (:func:`foreground_slabs`)."""
-LOADER_OPERATIONS = ("Orientation",)
-"""Transforms whose trace :func:`to_original_space` undoes (those :class:`LoadVolumed` records)."""
-
-_REFERENCE = "reference"
-_OUTPUT = "output"
 
 SliceMasks = Mapping[int, torch.Tensor] | Iterable[tuple[int, torch.Tensor]]
 
@@ -102,39 +95,6 @@ def put_slice(volume: torch.Tensor, axis: int, index: int, mask: torch.Tensor) -
 def _with_channels(mask: torch.Tensor) -> torch.Tensor:
     """(H, W) -> (1, H, W); (K, H, W) unchanged."""
     return mask[None] if mask.ndim == len(SPATIAL_AXES) - 1 else mask
-
-
-def to_original_space(volume: torch.Tensor, reference: MetaTensor) -> MetaTensor:
-    """Undoes the loading transforms recorded on ``reference``: back to the file's grid.
-
-    Args:
-        volume: (K, X, Y, Z) data on the loaded grid, e.g. from :func:`slices_to_volume`.
-        reference: the image as loaded by :class:`transforms.loading.LoadVolumed`.
-
-    Returns:
-        (K, X', Y', Z') MetaTensor with the original file's shape and affine.
-
-    Raises:
-        DataError: ``volume``'s spatial shape differs from ``reference``'s, or ``reference``
-            carries transforms other than the loader's (invert those with ``Invertd`` and the
-            transform that applied them).
-    """
-    check_volume(volume)
-    if volume.shape[CHANNEL_DIMS:] != reference.shape[CHANNEL_DIMS:]:
-        shapes = tuple(volume.shape[CHANNEL_DIMS:]), tuple(reference.shape[CHANNEL_DIMS:])
-        raise DataError(f"volume shape {shapes[0]} differs from the reference's {shapes[1]}")
-    names = [op.get(TraceKeys.CLASS_NAME) for op in reference.applied_operations]
-    foreign = [name for name in names if name not in LOADER_OPERATIONS]
-    if foreign:
-        raise DataError(
-            f"reference carries transforms other than the loader's: {foreign}; invert them with Invertd first"
-        )
-    if not reference.applied_operations:  # loaded without reorientation: already the file's grid
-        plain = volume.as_tensor() if isinstance(volume, MetaTensor) else torch.as_tensor(volume)
-        return MetaTensor(plain, meta=copy.deepcopy(reference.meta))
-    # the loader resets trace ids, so a fresh loader inverts volumes loaded by any other one
-    inverter = Invertd(keys=_OUTPUT, transform=LoadVolumed(_REFERENCE), orig_keys=_REFERENCE, nearest_interp=True)
-    return inverter({_REFERENCE: reference, _OUTPUT: volume})[_OUTPUT]
 
 
 def box_to_voxel_corners(

@@ -13,7 +13,7 @@ import torch
 from bundle.data.batch import MediSeeBatch, build_batch
 from bundle.prompts import PromptBuilder, label_question, pad_conversations
 from networks.medisee import InputSizes
-from transforms.boxes import masks_to_boxes
+from transforms.boxes import mask_to_box
 
 
 class MediSeeCollate:
@@ -85,5 +85,4 @@ class MediSeeCollate:
     def _box(target) -> tuple[torch.Tensor, bool]:
         if target.box is not None:
             return target.box.float(), False
-        boxes, empty = masks_to_boxes(target.mask[None])
-        return boxes[0], bool(empty[0])
+        return mask_to_box(target.mask)

@@ -23,7 +23,7 @@ from PIL import Image
 from bundle.phantoms import generate_phantom
 from common.errors import DataError, root_cause
 from tests.conftest import ROOT, TINY, build_tiny
-from tests.transforms.volumes import ORIGIN, SPACING, label_volume, write_dicom_series
+from tests.helpers.volumes import ORIGIN, SPACING, label_volume, write_dicom_series
 
 pytestmark = pytest.mark.filterwarnings("ignore:builtin type:DeprecationWarning")  # ITK's SWIG bindings
 

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bundle.inference.geometry import FileGrid
-from tests.transforms.volumes import write_nifti
+from tests.helpers.volumes import to_file_grid, write_nifti
 from transforms import (
     box_3d,
     box_to_voxel_corners,
@@ -27,7 +27,6 @@ from transforms import (
     mask_to_box,
     normalised_to_pixel,
     slices_to_volume,
-    to_original_space,
     voxel_to_world,
 )
 
@@ -82,7 +81,7 @@ def test_reorienting_slicing_and_going_back_restores_the_file(affine, shape, axc
         source = write_nifti(Path(folder) / "image.nii.gz", array, affine)
         volume = load_volume(source, axcodes=axcodes)
     slices = {item["slice_index"]: item["image"][0].to(torch.int16) for item in iter_slices(volume, axis)}
-    back = to_original_space(slices_to_volume(slices, volume, axis), volume)
+    back = to_file_grid(slices_to_volume(slices, volume, axis), volume)
     assert tuple(back.shape[1:]) == shape
     np.testing.assert_allclose(back.affine.numpy(), affine, atol=AFFINE_ATOL)
     np.testing.assert_array_equal(back[0].numpy(), array)

@@ -6,10 +6,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from monai.transforms import Invertd
 
-from tests.transforms.volumes import AFFINES, SHAPE, label_volume, write_dicom_series, write_nifti
-from transforms import LoadVolumed, iter_slices, load_volume, slices_to_volume, to_original_space
+from tests.helpers.volumes import AFFINES, SHAPE, label_volume, to_file_grid, write_dicom_series, write_nifti
+from transforms import iter_slices, load_volume, slices_to_volume
 
 # ITK's SWIG bindings trip Python's own deprecation check on import; nothing we can act on
 pytestmark = pytest.mark.filterwarnings("ignore:builtin type .* has no __module__ attribute:DeprecationWarning")
@@ -20,13 +19,12 @@ AFFINE_ATOL = 1e-5  # NIfTI stores the sform in float32
 def _round_trip(volume, axis: int):
     """Slices ``volume`` along ``axis``, reassembles the slices and maps them to the file's grid."""
     slices = {item["slice_index"]: item["image"][0].to(torch.int16) for item in iter_slices(volume, axis)}
-    return to_original_space(slices_to_volume(slices, volume, axis), volume)
+    return to_file_grid(slices_to_volume(slices, volume, axis), volume)
 
 
 def _saved_and_reloaded(tmp_path, result) -> nib.Nifti1Image:
     path = tmp_path / "result.nii.gz"
-    nib.save(nib.Nifti1Image(result[0].numpy(), result.affine.numpy()), str(path))
-    return nib.load(str(path))
+    return nib.load(str(write_nifti(path, result[0].numpy(), result.affine.numpy())))
 
 
 @pytest.mark.parametrize("axis", [0, 1, 2])
@@ -73,20 +71,6 @@ def test_dicom_series_round_trip_restores_the_series_grid(tmp_path):
         result = _round_trip(volume, axis)
         np.testing.assert_allclose(result.affine.numpy(), expected, atol=AFFINE_ATOL)
         np.testing.assert_array_equal(result[0].numpy(), array)
-
-
-def test_monai_invertd_with_the_loader_gives_the_same_result(tmp_path):
-    source = write_nifti(tmp_path / "image.nii.gz", label_volume(), AFFINES["oblique"])
-    loader = LoadVolumed("image")
-    data = loader({"image": source})
-    height, width = data["image"].shape[1:3]
-    data["pred"] = slices_to_volume({3: torch.ones(height, width, dtype=torch.uint8)}, data["image"], axis=2)
-
-    inverted = Invertd(keys="pred", transform=loader, orig_keys="image")(data)["pred"]
-    ours = to_original_space(data["pred"], data["image"])
-
-    assert torch.equal(inverted.as_tensor(), ours.as_tensor())
-    np.testing.assert_allclose(inverted.affine.numpy(), ours.affine.numpy())
 
 
 def test_volumes_loaded_without_reorientation_stay_on_the_file_grid(tmp_path):

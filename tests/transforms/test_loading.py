@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from common.errors import ConfigError, DataError
-from tests.transforms.volumes import AFFINES, SHAPE, label_volume, write_nifti
+from tests.helpers.volumes import AFFINES, SHAPE, label_volume, write_nifti
 from transforms import LoadVolumed, load_volume, nifti_header_shape
 
 pytestmark = pytest.mark.filterwarnings("ignore:builtin type .* has no __module__ attribute:DeprecationWarning")

@@ -9,7 +9,7 @@ import torch
 
 import transforms.loading
 import transforms.memory_order
-from tests.transforms.volumes import AFFINES, label_volume, write_nifti
+from tests.helpers.volumes import AFFINES, label_volume, write_nifti
 from transforms import load_volume
 from transforms.memory_order import c_order, fortran_order, read_c_order
 

@@ -11,13 +11,12 @@ from monai.transforms.utils import generate_spatial_bounding_box
 
 import transforms.reassemble
 from common.errors import DataError
-from tests.transforms.volumes import oblique_affine
+from tests.helpers.volumes import oblique_affine
 from transforms import (
     box_3d,
     box_to_voxel_corners,
     mask_to_box,
     slices_to_volume,
-    to_original_space,
     volume_ml,
     voxel_to_world,
 )
@@ -72,17 +71,6 @@ def test_no_slices_give_an_empty_mask_volume(reference):
 def test_bad_slices_are_data_errors(reference, masks, message):
     with pytest.raises(DataError, match=message):
         slices_to_volume(masks, reference, axis=2)
-
-
-def test_to_original_space_refuses_a_volume_of_another_grid(reference):
-    with pytest.raises(DataError, match="differs from the reference"):
-        to_original_space(torch.zeros(1, 24, 20, 11), reference)
-
-
-def test_to_original_space_refuses_transforms_the_loader_did_not_apply(reference):
-    reference.applied_operations = [{"class": "Spacing", "id": "none", "extra_info": {}}]
-    with pytest.raises(DataError, match="Spacing"):
-        to_original_space(torch.zeros(1, *SHAPE), reference)
 
 
 @pytest.mark.parametrize(

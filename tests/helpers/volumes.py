@@ -1,4 +1,5 @@
-"""Small synthetic volumes written as NIfTI files and DICOM series, with known geometry."""
+"""Small synthetic volumes written as NIfTI files and DICOM series, with known geometry, and the way back
+from the loaded grid to the file's."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from monai.data import MetaTensor
+from monai.transforms import Invertd
+
+from transforms import LoadVolumed
 
 SHAPE = (24, 20, 12)
 SPACING = (0.8, 1.2, 2.5)
@@ -52,6 +57,18 @@ def write_nifti(path: Path, array: np.ndarray, affine: np.ndarray) -> Path:
     """Saves ``array`` with ``affine`` (sform and qform) using nibabel; returns the path."""
     nib.save(nib.Nifti1Image(array, affine), str(path))
     return path
+
+
+def to_file_grid(volume: MetaTensor, reference: MetaTensor) -> MetaTensor:
+    """``volume`` (on the grid ``reference`` was loaded to, e.g. from ``slices_to_volume``) on the file's grid.
+
+    As the inference config does it: MONAI's ``Invertd`` over the loader. A volume loaded without
+    reorientation (``axcodes`` None) has nothing to undo: ``Invertd`` refuses an empty trace.
+    """
+    if not reference.applied_operations:
+        return volume
+    invert = Invertd("pred", transform=LoadVolumed("image"), orig_keys="image", nearest_interp=True)
+    return invert({"image": reference, "pred": volume})["pred"]
 
 
 def write_dicom_series(folder: Path, array: np.ndarray) -> Path:
