@@ -1,44 +1,16 @@
-"""Shared fixtures: the tiny bundle config and small inputs. Anything built twice is module- or session-scoped."""
+"""Shared fixtures: the tiny model and two small phantom datasets. Anything built twice is module- or session-scoped.
+
+Helpers live in ``tests/helpers/`` (the tiny config and model in ``tiny.py``); import them from there.
+"""
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import pytest
-import torch
-from monai.bundle import ConfigParser
 
-from networks import build_medisee
-from tests.helpers.configs import config_files
-
-ROOT = Path(__file__).resolve().parents[1]
-TINY = config_files("inference.json")
-"""The inference workflow on the tiny model: ``['configs/model.json','configs/tiny.json','configs/inference.json']``."""
-
-
-def tiny_parser(**overrides) -> ConfigParser:
-    """The tiny inference config (:data:`TINY`), plus ``overrides`` (config ids)."""
-    parser = ConfigParser()
-    parser.read_config(TINY)
-    for key, value in overrides.items():
-        parser[key] = value
-    return parser
-
-
-def build_tiny(seed: int = 0, **overrides):
-    """(model, tokenizer) for the tiny preset, deterministic by ``seed``.
-
-    Calls the ``network_def`` target with the config's parsed arguments, so errors arrive as
-    raised (ConfigParser would wrap them); test_bundle_config builds through ConfigParser itself.
-    """
-    torch.manual_seed(seed)
-    parser = tiny_parser(**overrides)
-    tokenizer = parser.get_parsed_content("tokenizer")
-    definition = parser.get("network_def")
-    kwargs = {k: parser.get_parsed_content(f"network_def#{k}") for k in definition if not k.startswith("_")}
-    kwargs["tokenizer"] = tokenizer
-    return build_medisee(**kwargs), tokenizer
+from tests.helpers.phantoms import write_small_dataset, write_split_dataset
+from tests.helpers.tiny import build_tiny
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +18,18 @@ def tiny():
     """A shared tiny model in eval mode (do not mutate; build your own to train)."""
     model, tokenizer = build_tiny()
     return model.eval(), tokenizer
+
+
+@pytest.fixture(scope="session")
+def phantom_dataset(tmp_path_factory):
+    """The small phantom dataset (:func:`tests.helpers.phantoms.write_small_dataset`), written once per run."""
+    return write_small_dataset(tmp_path_factory.mktemp("phantom_dataset") / "data")
+
+
+@pytest.fixture(scope="session")
+def split_dataset(tmp_path_factory):
+    """The phantom dataset with all three splits (:func:`tests.helpers.phantoms.write_split_dataset`), written once per run."""
+    return write_split_dataset(tmp_path_factory.mktemp("split_dataset") / "data")
 
 
 @pytest.fixture(autouse=True)

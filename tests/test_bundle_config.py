@@ -14,7 +14,8 @@ import yaml
 from monai.bundle import ConfigParser, verify_metadata
 
 from networks import MediSee
-from tests.conftest import ROOT, TINY
+from tests.helpers.configs import ROOT
+from tests.helpers.tiny import TINY
 
 MANDATORY_METADATA = (
     "version", "changelog", "monai_version", "pytorch_version", "numpy_version", "required_packages_version",

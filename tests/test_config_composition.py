@@ -19,22 +19,13 @@ import pytest
 from monai.bundle import ConfigParser
 from monai.bundle.reference_resolver import ReferenceResolver
 
-from tests.conftest import ROOT
-from tests.helpers.configs import CONFIGS, config_files, config_list
+from tests.helpers.configs import CONFIGS, ROOT, WORKFLOWS, config_files, config_list
 
 DOCUMENTS = ("README.md", "docs/README.md", "docs/demo.md")
 CONFIG_OPTION = re.compile(r"--config(?:_file)?\s+\"?(\[[^\]]+\]|configs/[\w.]+\.json)")
 """A ``--config_file`` / ``--config`` value in a document: a list or one file under ``configs/``."""
 ELSEWHERE = "/path/to/bundle/"
 """How the documents spell the bundle's folder in commands run from another directory."""
-WORKFLOWS = {
-    "inference": ["inference.json"],
-    "multi-GPU inference": ["inference.json", "multi_gpu_inference.json"],
-    "train": ["train.json"],
-    "evaluate": ["train.json", "evaluate.json"],
-    "fine-tune": ["train.json", "finetune.json"],
-    "multi-GPU train": ["train.json", "multi_gpu_train.json"],
-}
 PATH_STARTS = ("configs/", "models/", "demo/", "data/", "runs/", "outputs/")
 
 
@@ -118,7 +109,7 @@ def test_the_input_sizes_of_training_are_the_models_own():
     parser = merged(config_files("train.json"))
     collate = parser.get_parsed_content("train#collate_fn")
     network = parser.get_parsed_content("network_def")
-    assert (collate.clip_size, collate.sam_size, collate.sam_resize) == tuple(network.input_sizes)
+    assert collate.sizes == network.input_sizes
 
 
 def command(files: list[str], *args: str, torchrun: bool = False) -> list[str]:

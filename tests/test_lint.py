@@ -14,7 +14,7 @@ if sys.version_info >= (3, 11):
 else:  # pytest brings tomli on Python 3.10
     import tomli as tomllib
 
-from tests.conftest import ROOT
+from tests.helpers.configs import ROOT
 
 JSON_INDENT = 4
 """The model zoo's pretty-format-json hook: indent 4, keys in their written order."""

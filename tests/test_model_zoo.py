@@ -19,7 +19,7 @@ from monai.bundle import ConfigWorkflow
 
 from bundle.engines.checkpoints import checkpoints_in
 from bundle.phantoms import write_dataset
-from tests.conftest import ROOT
+from tests.helpers.configs import ROOT
 
 BUNDLE = "models/medisee"
 """Where the zoo would hold this bundle, relative to its root."""

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers.configs import ROOT
 
 PACKAGES = ("networks", "transforms", "bundle")
 SOURCES = sorted(path for package in PACKAGES for path in (ROOT / package).rglob("*.py"))

@@ -9,7 +9,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from bench.flops import slice_flops
 from bundle.inference.inferer import slice_batch
 from bundle.prompts import PromptBuilder
-from tests.conftest import build_tiny, tiny_parser
+from tests.helpers.tiny import build_tiny, tiny_parser
 
 CONFIG_KEYS = ("text_config", "vision_config", "sam_config", "medisee_config")
 

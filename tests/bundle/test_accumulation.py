@@ -14,7 +14,7 @@ from bundle.data.batch import MediSeeBatch
 from bundle.engines import MediSeeTrainer, MicroBatches, optimizer_steps
 from bundle.losses import MediSeeLoss
 from common.errors import ConfigError
-from tests.conftest import ROOT
+from tests.helpers.configs import ROOT
 from tests.helpers.training import (
     batch_with_targets,
     deterministic_tiny,

@@ -13,19 +13,9 @@ import pytest
 
 from bundle.command_line import check_command_line_ids, check_ids, read_configs
 from common.errors import ConfigError
-from tests.conftest import ROOT
-from tests.helpers.configs import config_files, config_list
+from tests.helpers.configs import ROOT, WORKFLOWS, config_files, config_list
 
 BUNDLE_MAIN = importlib.util.find_spec("monai.bundle.__main__").origin
-WORKFLOWS = {
-    "inference": ["inference.json"],
-    "multi-GPU inference": ["inference.json", "multi_gpu_inference.json"],
-    "train": ["train.json"],
-    "evaluate": ["train.json", "evaluate.json"],
-    "whole volumes": ["train.json", "evaluate_volumes.json"],
-    "fine-tune": ["train.json", "finetune.json"],
-    "multi-GPU train": ["train.json", "multi_gpu_train.json"],
-}
 
 
 def bundle_argv(*args: str) -> list[str]:

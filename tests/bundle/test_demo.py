@@ -11,8 +11,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT
-from tests.helpers.configs import config_list
+from tests.helpers.configs import ROOT, config_list
 from tests.helpers.printed import unexpected_lines
 
 DEMO = ["configs/model.json", "configs/demo_model.json", "configs/inference.json", "configs/demo.json"]

@@ -12,7 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import monai.bundle
 import nibabel as nib
 import numpy as np
 import pytest
@@ -20,16 +19,14 @@ import torch
 from monai.bundle import ConfigWorkflow
 from PIL import Image
 
-from bundle.phantoms import generate_phantom
 from common.errors import DataError, root_cause
-from tests.conftest import ROOT, TINY, build_tiny
+from tests.helpers.configs import ROOT
+from tests.helpers.inference import QUERY, SHAPE, mask_array, outputs_of, run_bundle, save_phantom
+from tests.helpers.tiny import TINY, build_tiny
 from tests.helpers.volumes import ORIGIN, SPACING, label_volume, write_dicom_series
 
 pytestmark = pytest.mark.filterwarnings("ignore:builtin type:DeprecationWarning")  # ITK's SWIG bindings
 
-SHAPE = (64, 64, 16)
-SEED = 5
-QUERY = "Which organ here filters blood and makes urine?"
 FEW_TOKENS = 3
 RESULT_KEYS = {
     "image",
@@ -46,35 +43,10 @@ RESULT_KEYS = {
     "presence",
     "weights",
 }
-OUTPUT_SUFFIXES = {"mask": ".nii.gz", "result": ".json", "overlay": ".png"}
 DICOM_SHAPE = (24, 20, 12)
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
-AIR_HU = -1000
 BLANK_FILE_SLICES = (0, 1, 2)
 """File z indices blanked to constant air in the geometry test (skipped with ``skip_empty_slices``)."""
-
-
-def save_phantom(path: Path, index: int, blank: tuple[int, ...] = ()) -> Path:
-    """Writes phantom ``index`` (never RAS-aligned; index 1 of this series is oblique) with nibabel."""
-    phantom = generate_phantom(SEED, index, shape=SHAPE)
-    image = phantom.image.copy()
-    image[..., list(blank)] = AIR_HU
-    nib.save(nib.Nifti1Image(image, phantom.affine), str(path))
-    return path
-
-
-def run_bundle(**overrides) -> None:
-    """``monai.bundle.run`` of the tiny inference config with ``overrides`` (config ids)."""
-    monai.bundle.run(config_file=TINY, logging_file=False, **overrides)
-
-
-def outputs_of(folder: Path, name: str) -> dict[str, Path]:
-    """The three output paths of volume ``name``."""
-    return {kind: folder / f"{name}_{kind}{suffix}" for kind, suffix in OUTPUT_SUFFIXES.items()}
-
-
-def mask_array(folder: Path, name: str) -> np.ndarray:
-    return np.asanyarray(nib.load(outputs_of(folder, name)["mask"]).dataobj)
 
 
 @pytest.fixture(scope="module")

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from bundle.phantoms import generate_phantom
-from tests.bundle.test_inference import QUERY, outputs_of, run_bundle
 from tests.helpers import dicom as D
-from tests.transforms.test_shear import itk_affine
+from tests.helpers.inference import QUERY, outputs_of, run_bundle
+from tests.helpers.volumes import itk_affine
 
 pytestmark = pytest.mark.filterwarnings("ignore:builtin type:DeprecationWarning")  # ITK's SWIG bindings
 

@@ -15,9 +15,9 @@ import pytest
 
 from bundle.inference.distributed import rank_share
 from bundle.phantoms import write_dataset
-from tests.conftest import TINY
 from tests.helpers.configs import config_files, config_list
 from tests.helpers.printed import repeated_lines
+from tests.helpers.tiny import TINY
 
 pytestmark = pytest.mark.filterwarnings("ignore:builtin type:DeprecationWarning")  # ITK's SWIG bindings
 

@@ -24,7 +24,9 @@ import pytest
 from bundle.inference.errors import report_errors_briefly
 from common.errors import MediSeeError, root_cause
 from networks import save_checkpoint
-from tests.conftest import ROOT, TINY, build_tiny
+from tests.helpers.configs import ROOT
+from tests.helpers.tiny import TINY, build_tiny
+from tests.helpers.volumes import write_nifti
 
 pytestmark = pytest.mark.filterwarnings("ignore:builtin type:DeprecationWarning")  # ITK's SWIG bindings
 
@@ -36,8 +38,7 @@ NON_ASCII_QUERY = "Où est le foie ? 肝臓はどこ？ Где печень?"
 
 
 def write(path: Path, array: np.ndarray, affine: np.ndarray = AFFINE) -> Path:
-    nib.save(nib.Nifti1Image(array, affine), str(path))
-    return path
+    return write_nifti(path, array, affine)
 
 
 def ct(shape=SHAPE, seed: int = 0) -> np.ndarray:

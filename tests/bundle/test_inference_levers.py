@@ -19,8 +19,9 @@ import torch
 
 from bundle.inference.loading import VolumeLoader
 from common.errors import ConfigError, DataError, root_cause
-from tests.bundle.test_inference import QUERY, mask_array, outputs_of, run_bundle, save_phantom
-from tests.conftest import ROOT, TINY
+from tests.helpers.configs import ROOT
+from tests.helpers.inference import QUERY, mask_array, outputs_of, run_bundle, save_phantom
+from tests.helpers.tiny import TINY
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:builtin type:DeprecationWarning"),  # ITK's SWIG bindings

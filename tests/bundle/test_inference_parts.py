@@ -23,6 +23,7 @@ from bundle.inference.overlay import EMPTY_TILES, MAX_TILES, RADIOLOGICAL_VIEW, 
 from bundle.inference.writers import SaveMaskd
 from bundle.prompts import PromptBuilder
 from common.errors import ConfigError, DataError
+from tests.helpers.volumes import write_nifti
 from transforms.intensity import CTWindowd, MRNormalized
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -75,7 +76,7 @@ def test_without_an_image_the_datalist_is_empty_and_running_is_refused():
 
 
 def test_the_query_travels_in_each_entry_and_command_line_splits_are_joined(tmp_path):
-    nib.save(nib.Nifti1Image(np.zeros((4, 4, 2), np.int16), np.eye(4)), str(tmp_path / "a.nii.gz"))
+    write_nifti(tmp_path / "a.nii.gz", np.zeros((4, 4, 2), np.int16), np.eye(4))
     assert datalist(tmp_path, ("liver", "spleen"))[0]["query"] == "liver, spleen"  # fire splits unquoted commas
     for bad in (None, "  ", ["SEG"]):
         with pytest.raises(ConfigError, match="config 'query'"):

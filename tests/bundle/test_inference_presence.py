@@ -16,8 +16,8 @@ from bundle.inference import AnswerGenerator, SliceInferer
 from bundle.inference import keys as K
 from bundle.inference.answer import NOT_FOUND, not_found_answer
 from bundle.prompts import PromptBuilder
-from tests.bundle.test_inference import QUERY, outputs_of, save_phantom
-from tests.conftest import TINY
+from tests.helpers.inference import QUERY, outputs_of, save_phantom
+from tests.helpers.tiny import TINY
 from transforms.cleanup import TargetMaskCleanup
 
 SLICES = 6

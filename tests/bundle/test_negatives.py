@@ -12,24 +12,16 @@ import torch
 from bundle.data import MediSeeCollate, Negative, NegativeSampler, NiftiSliceDataset
 from bundle.data.negatives import LABEL, OTHER, UNRELATED
 from bundle.losses import BoxLoss
-from bundle.phantoms.dataset import write_dataset
 from bundle.prompts import PromptBuilder
 from networks import ConfigError, build_tokenizer
-
-
-@pytest.fixture(scope="module")
-def phantoms(tmp_path_factory):
-    out = tmp_path_factory.mktemp("negatives") / "phantoms"
-    write_dataset(out, 3, 11, (64, 64, 16), val_fraction=0.34, test_fraction=0.0)
-    return out
 
 
 def rows(dataset):
     return [t for i in range(len(dataset)) for t in dataset[i]["targets"]]
 
 
-def test_negatives_appear_at_the_configured_share_with_empty_masks(phantoms):
-    dataset = NiftiSliceDataset(phantoms, negative_fraction=0.3, seed=2)
+def test_negatives_appear_at_the_configured_share_with_empty_masks(phantom_dataset):
+    dataset = NiftiSliceDataset(phantom_dataset, negative_fraction=0.3, seed=2)
     targets = [t for epoch in range(3) for t in (dataset.set_epoch(epoch) or rows(dataset))]
     share = sum(not t.present for t in targets) / len(targets)
     assert 0.24 < share < 0.36
@@ -41,9 +33,9 @@ def test_negatives_appear_at_the_configured_share_with_empty_masks(phantoms):
     assert all("not visible" in t.query.explanation or "anything to segment" in t.query.explanation for t in negatives)
 
 
-def test_no_negatives_leaves_training_items_exactly_as_before(phantoms):
-    plain = NiftiSliceDataset(phantoms, seed=2)
-    off = NiftiSliceDataset(phantoms, negative_fraction=0.0, seed=2)
+def test_no_negatives_leaves_training_items_exactly_as_before(phantom_dataset):
+    plain = NiftiSliceDataset(phantom_dataset, seed=2)
+    off = NiftiSliceDataset(phantom_dataset, negative_fraction=0.0, seed=2)
     assert len(plain) == len(off)
     for index in range(len(plain)):
         a, b = plain.draw(index), off.draw(index)
@@ -67,9 +59,9 @@ def test_a_slice_holding_every_label_is_asked_about_other_anatomy():
     assert negative.source == OTHER and negative.name != "liver"
 
 
-def test_eval_mode_adds_deterministic_negatives_for_every_kind(phantoms):
-    first = NiftiSliceDataset(phantoms, split="validation", mode="eval", negative_fraction=0.25)
-    again = NiftiSliceDataset(phantoms, split="validation", mode="eval", negative_fraction=0.25)
+def test_eval_mode_adds_deterministic_negatives_for_every_kind(phantom_dataset):
+    first = NiftiSliceDataset(phantom_dataset, split="validation", mode="eval", negative_fraction=0.25)
+    again = NiftiSliceDataset(phantom_dataset, split="validation", mode="eval", negative_fraction=0.25)
     a, b = rows(first), rows(again)
     assert [t.query.question for t in a] == [t.query.question for t in b]
     kinds = Counter((t.present, t.query.kind) for t in a)
@@ -77,10 +69,10 @@ def test_eval_mode_adds_deterministic_negatives_for_every_kind(phantoms):
     assert 0.15 < sum(not t.present for t in a) / len(a) < 0.35
 
 
-def test_the_collate_answers_negatives_with_the_rejection_token_and_no_box(phantoms):
+def test_the_collate_answers_negatives_with_the_rejection_token_and_no_box(phantom_dataset):
     tokenizer = build_tokenizer()
     prompts = PromptBuilder(tokenizer, 4, rejection_token="[REJ]")
-    dataset = NiftiSliceDataset(phantoms, negative_fraction=0.5, seed=4)
+    dataset = NiftiSliceDataset(phantom_dataset, negative_fraction=0.5, seed=4)
     samples = [dataset[i] for i in range(6)]
     batch = MediSeeCollate(prompts, clip_size=28, sam_size=32)(samples)
     rejection = tokenizer.convert_tokens_to_ids("[REJ]")
@@ -96,9 +88,9 @@ def test_the_collate_answers_negatives_with_the_rejection_token_and_no_box(phant
     assert torch.isfinite(loss)
 
 
-def test_negatives_need_a_rejection_token(phantoms):
+def test_negatives_need_a_rejection_token(phantom_dataset):
     prompts = PromptBuilder(build_tokenizer(), 4)
-    dataset = NiftiSliceDataset(phantoms, negative_fraction=0.9, seed=4)
+    dataset = NiftiSliceDataset(phantom_dataset, negative_fraction=0.9, seed=4)
     samples = [dataset[i] for i in range(4)]
     with pytest.raises(ConfigError, match="rejection token.*negative_fraction"):
         MediSeeCollate(prompts, clip_size=28, sam_size=32)(samples)

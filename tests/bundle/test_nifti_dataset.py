@@ -11,6 +11,7 @@ import torch
 
 from bundle.data.nifti import NiftiSliceDataset
 from networks import ConfigError, DataError
+from tests.helpers.volumes import write_nifti
 
 LPS = np.diag([-0.8, -0.8, 2.5, 1.0])
 LPS[:3, 3] = [40.0, 30.0, -20.0]
@@ -18,7 +19,7 @@ LPS[:3, 3] = [40.0, 30.0, -20.0]
 
 def _write(path, array, affine=LPS):
     path.parent.mkdir(parents=True, exist_ok=True)
-    nib.save(nib.Nifti1Image(array, affine), path)
+    write_nifti(path, array, affine)
 
 
 @pytest.fixture()

@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import torch
 from torch.utils.data import DataLoader
 
 from bundle.data import MediSeeCollate, NiftiSliceDataset
-from bundle.phantoms import write_dataset
 from bundle.prompts import PromptBuilder
-
-SHAPE = (64, 64, 16)
-
-
-@pytest.fixture(scope="module")
-def phantoms(tmp_path_factory):
-    out = tmp_path_factory.mktemp("phantoms") / "data"
-    write_dataset(out, n=3, seed=11, shape=SHAPE, val_fraction=0.34, test_fraction=0.0)
-    return out
+from tests.helpers.phantoms import PHANTOM_SHAPE
 
 
-def test_phantom_slices_carry_targets_with_their_names_and_pools(phantoms):
-    description = json.loads((phantoms / "dataset.json").read_text())
-    data = NiftiSliceDataset(phantoms, split="training", mode="eval", min_target_pixels=4)
+def test_phantom_slices_carry_targets_with_their_names_and_pools(phantom_dataset):
+    description = json.loads((phantom_dataset / "dataset.json").read_text())
+    data = NiftiSliceDataset(phantom_dataset, split="training", mode="eval", min_target_pixels=4)
     names = set(description["labels"].values()) - {"background"}
     kinds = {}
     for i in range(len(data)):
@@ -35,9 +25,9 @@ def test_phantom_slices_carry_targets_with_their_names_and_pools(phantoms):
     assert set(kinds) == {"label", "short", "long"}
 
 
-def test_patient_left_stays_left_through_loading_and_slicing(phantoms):
+def test_patient_left_stays_left_through_loading_and_slicing(phantom_dataset):
     # RAS arrays: index along axis 0 grows toward the patient's right
-    data = NiftiSliceDataset(phantoms, split="training", max_targets=20, kind_weights={"label": 1.0})
+    data = NiftiSliceDataset(phantom_dataset, split="training", max_targets=20, kind_weights={"label": 1.0})
     checked = 0
     for i in range(len(data)):
         sample = data[i]
@@ -49,9 +39,9 @@ def test_patient_left_stays_left_through_loading_and_slicing(phantoms):
     assert checked > 0
 
 
-def test_a_loader_batch_runs_through_the_tiny_model(phantoms, tiny):
+def test_a_loader_batch_runs_through_the_tiny_model(phantom_dataset, tiny):
     model, tokenizer = tiny
-    data = NiftiSliceDataset(phantoms, split="training", max_targets=2, seed=3)
+    data = NiftiSliceDataset(phantom_dataset, split="training", max_targets=2, seed=3)
     collate = MediSeeCollate(
         PromptBuilder.for_model(tokenizer, model), model.llava.config.vision_config.image_size, model.medsam.image_size
     )
@@ -63,4 +53,4 @@ def test_a_loader_batch_runs_through_the_tiny_model(phantoms, tiny):
     with torch.no_grad():
         out = model(**batch.model_inputs())
     assert len(out.mask_logits) == len(batch.masks) and torch.isfinite(out.lm_loss)
-    assert all(m.shape == (SHAPE[0], SHAPE[1]) for m in out.mask_logits)
+    assert all(m.shape == (PHANTOM_SHAPE[0], PHANTOM_SHAPE[1]) for m in out.mask_logits)

@@ -8,7 +8,7 @@ import torch
 from bundle.engines.precision import autocast, autocast_kwargs, uses_autocast
 from common.errors import ConfigError
 from networks.trainable import upcast_trainable
-from tests.conftest import build_tiny, tiny_parser
+from tests.helpers.tiny import build_tiny, tiny_parser
 from tests.helpers.training import batch_with_targets, tiny_trainer
 
 SMALL_LR = 1e-5

@@ -21,10 +21,8 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from bundle.data import LengthGroupedBatchSampler, ResumableDataLoader
 from bundle.engines.checkpoints import STATE_FILE, checkpoints_in, random_states, set_random_states
-from bundle.phantoms import write_dataset
 from networks.checkpoint import WEIGHTS_NAME
-from tests.conftest import ROOT
-from tests.helpers.configs import config_files, config_list
+from tests.helpers.configs import ROOT, config_files, config_list
 
 ITEMS = 23
 BATCH = 4
@@ -96,32 +94,25 @@ def test_a_fast_forward_yields_the_rest_of_the_epoch_without_loading_the_skipped
     assert len(resumed) == len(whole) and [b.tolist() for b in resumed] != [], "the skip applies to one pass only"
 
 
-@pytest.fixture(scope="module")
-def phantoms(tmp_path_factory):
-    out = tmp_path_factory.mktemp("phantoms") / "data"
-    write_dataset(out, n=4, seed=5, shape=(64, 64, 16), val_fraction=0.25, test_fraction=0.25)
-    return out
-
-
-def train_command(phantoms, out, accumulation: int = 1) -> list[str]:
+def train_command(split_dataset, out, accumulation: int = 1) -> list[str]:
     run = {**RUN, "gradient_accumulation_steps": accumulation}
     options = [arg for key, value in run.items() for arg in (f"--{key}", str(value))]
     files = config_list(config_files("train.json"))
     return [sys.executable, "-m", "monai.bundle", "run", "--config_file", files,
-            "--dataset_dir", str(phantoms), "--output_dir", str(out), *options]  # fmt: skip
+            "--dataset_dir", str(split_dataset), "--output_dir", str(out), *options]  # fmt: skip
 
 
-def train(phantoms, out, accumulation: int = 1) -> None:
+def train(split_dataset, out, accumulation: int = 1) -> None:
     result = subprocess.run(
-        train_command(phantoms, out, accumulation), cwd=ROOT, capture_output=True, encoding="utf-8", errors="replace",
+        train_command(split_dataset, out, accumulation), cwd=ROOT, capture_output=True, encoding="utf-8", errors="replace",
         timeout=STARTUP_LIMIT_SECONDS, env={**os.environ, **ONE_THREAD},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-def kill_after_first_checkpoint(phantoms, out, accumulation: int = 1) -> None:
+def kill_after_first_checkpoint(split_dataset, out, accumulation: int = 1) -> None:
     child = subprocess.Popen(
-        train_command(phantoms, out, accumulation), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        train_command(split_dataset, out, accumulation), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         encoding="utf-8", errors="replace", env={**os.environ, **ONE_THREAD},
     )  # fmt: skip
     deadline = time.monotonic() + STARTUP_LIMIT_SECONDS
@@ -137,13 +128,15 @@ def kill_after_first_checkpoint(phantoms, out, accumulation: int = 1) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("accumulation", [1, 2], ids=["plain", "accumulating"])
-def test_a_run_killed_mid_epoch_and_resumed_ends_with_the_uninterrupted_runs_weights(phantoms, tmp_path, accumulation):
+def test_a_run_killed_mid_epoch_and_resumed_ends_with_the_uninterrupted_runs_weights(
+    split_dataset, tmp_path, accumulation
+):
     whole, killed = tmp_path / "whole", tmp_path / "killed"
-    train(phantoms, whole, accumulation)
-    kill_after_first_checkpoint(phantoms, killed, accumulation)
+    train(split_dataset, whole, accumulation)
+    kill_after_first_checkpoint(split_dataset, killed, accumulation)
     (saved,) = checkpoints_in(killed / "checkpoints")
     at = torch.load(saved / STATE_FILE, weights_only=True)["engine"]["iteration"]
-    train(phantoms, killed, accumulation)  # resumes from the checkpoint the kill left
+    train(split_dataset, killed, accumulation)  # resumes from the checkpoint the kill left
 
     final, resumed = checkpoints_in(whole / "checkpoints")[-1], checkpoints_in(killed / "checkpoints")[-1]
     assert final.name == resumed.name

@@ -8,7 +8,7 @@ from ignite.engine import Events
 
 from bundle.engines import MediSeeEvaluator, SamEmbeddingCache
 from common.errors import ConfigError
-from tests.conftest import build_tiny
+from tests.helpers.tiny import build_tiny
 from tests.helpers.training import batch_with_targets, tiny_trainer
 
 EPOCHS = 2

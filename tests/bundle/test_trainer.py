@@ -8,7 +8,7 @@ from ignite.engine import Events
 
 from bundle.engines import MediSeeEvaluator
 from bundle.engines.batch import prepare_batch
-from tests.conftest import build_tiny
+from tests.helpers.tiny import build_tiny
 from tests.helpers.training import batch_with_targets, tiny_trainer
 
 

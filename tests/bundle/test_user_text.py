@@ -28,7 +28,7 @@ from bundle.user_text import (
     refuse_config_syntax,
 )
 from common.errors import ConfigError, DataError
-from tests.conftest import ROOT
+from tests.helpers.configs import ROOT
 
 DEMO = ["configs/model.json", "configs/demo_model.json", "configs/inference.json", "configs/demo.json"]
 VOLUME = ROOT / "demo" / "imagesTr" / "phantom_000.nii.gz"

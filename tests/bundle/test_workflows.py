@@ -20,22 +20,14 @@ from safetensors.torch import load_file
 
 from bundle.data import LengthGroupedBatchSampler
 from bundle.engines.checkpoints import STATE_FILE, checkpoints_in
-from bundle.phantoms import write_dataset
 from networks.checkpoint import WEIGHTS_NAME
-from tests.conftest import ROOT, TINY
-from tests.helpers.configs import config_files, config_list
+from tests.helpers.configs import ROOT, config_files, config_list
+from tests.helpers.tiny import TINY
 
 EVENT_FILE_PID = re.compile(r"\.(\d+)\.\d+$")
 """TensorBoard names event files events.out.tfevents.<time>.<host>.<pid>.<n>."""
 TRAIN = config_list(config_files("train.json"))
 SMALL = {"validate#dataset#kinds": ["label", "long"], "validate#dataset#min_target_pixels": 20, "val_batch_size": 8}
-
-
-@pytest.fixture(scope="module")
-def phantoms(tmp_path_factory):
-    out = tmp_path_factory.mktemp("phantoms") / "data"
-    write_dataset(out, n=4, seed=5, shape=(64, 64, 16), val_fraction=0.25, test_fraction=0.25)
-    return out
 
 
 @pytest.fixture(autouse=True)
@@ -49,8 +41,10 @@ def workflow(files, **overrides) -> ConfigWorkflow:
     return flow
 
 
-def train_flow(phantoms, output_dir, **overrides):
-    return workflow(["train.json"], dataset_dir=str(phantoms), output_dir=str(output_dir), **{**SMALL, **overrides})
+def train_flow(split_dataset, output_dir, **overrides):
+    return workflow(
+        ["train.json"], dataset_dir=str(split_dataset), output_dir=str(output_dir), **{**SMALL, **overrides}
+    )
 
 
 @pytest.mark.slow
@@ -66,8 +60,8 @@ def scalar_tags(folder) -> list[str]:
     return tags
 
 
-def test_train_then_evaluate_then_infer(phantoms, tmp_path, capsys):
-    flow = train_flow(phantoms, tmp_path, epochs=2, batch_size=4)
+def test_train_then_evaluate_then_infer(split_dataset, tmp_path, capsys):
+    flow = train_flow(split_dataset, tmp_path, epochs=2, batch_size=4)
     assert flow.check_properties() in (None, [])
     flow.run()
     trainer = flow.parser.get_parsed_content("train#trainer")
@@ -84,7 +78,9 @@ def test_train_then_evaluate_then_infer(phantoms, tmp_path, capsys):
     assert not [tag for tag in tags if tag.startswith("val_")], tags
 
     capsys.readouterr()
-    evaluation = workflow(["train.json", "evaluate.json"], dataset_dir=str(phantoms), output_dir=str(tmp_path), **SMALL)
+    evaluation = workflow(
+        ["train.json", "evaluate.json"], dataset_dir=str(split_dataset), output_dir=str(tmp_path), **SMALL
+    )
     evaluation.run()
     printed = capsys.readouterr().out.splitlines()
     start = printed.index("MediSee evaluation")
@@ -97,7 +93,7 @@ def test_train_then_evaluate_then_infer(phantoms, tmp_path, capsys):
         assert 0.0 <= metrics[key] <= 1.0
     assert set(metrics) >= {"label", "long"} and "dice" in metrics["long"]
 
-    volume = phantoms / "imagesTr" / "phantom_000.nii.gz"
+    volume = split_dataset / "imagesTr" / "phantom_000.nii.gz"
     result = subprocess.run(
         [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(TINY), "--bundle_root", str(ROOT),
          "--image", str(volume), "--query", "Where is the liver?", "--output_dir", str(tmp_path / "infer"),
@@ -110,8 +106,8 @@ def test_train_then_evaluate_then_infer(phantoms, tmp_path, capsys):
     assert mask.shape == source.shape and (mask.affine == source.affine).all()
 
 
-def test_training_resumes_from_the_saved_iteration(phantoms, tmp_path):
-    first = train_flow(phantoms, tmp_path, epochs=2, batch_size=4, save_interval=3, val_interval=10)
+def test_training_resumes_from_the_saved_iteration(split_dataset, tmp_path):
+    first = train_flow(split_dataset, tmp_path, epochs=2, batch_size=4, save_interval=3, val_interval=10)
     trainer = first.parser.get_parsed_content("train#trainer")
     trainer.add_event_handler(Events.ITERATION_COMPLETED(once=5), lambda engine: engine.terminate())
     first.run()
@@ -123,7 +119,7 @@ def test_training_resumes_from_the_saved_iteration(phantoms, tmp_path):
         if p.requires_grad
     }
 
-    second = train_flow(phantoms, tmp_path, epochs=2, batch_size=4, save_interval=3, val_interval=10)
+    second = train_flow(split_dataset, tmp_path, epochs=2, batch_size=4, save_interval=3, val_interval=10)
     resumed = second.parser.get_parsed_content("train#trainer")
     seen = []
     resumed.add_event_handler(Events.ITERATION_STARTED, lambda engine: seen.append(engine.state.iteration))
@@ -136,10 +132,10 @@ def test_training_resumes_from_the_saved_iteration(phantoms, tmp_path):
     assert all((c / STATE_FILE).is_file() for c in checkpoints_in(tmp_path / "checkpoints"))
 
 
-def test_accumulated_training_counts_optimizer_steps_in_schedule_checkpoints_and_resume(phantoms, tmp_path):
+def test_accumulated_training_counts_optimizer_steps_in_schedule_checkpoints_and_resume(split_dataset, tmp_path):
     options = {"epochs": 1, "batch_size": 2, "gradient_accumulation_steps": 2, "save_interval": 2, "val_interval": 10,
                "warmup_steps": 1}  # fmt: skip
-    first = train_flow(phantoms, tmp_path, **options)
+    first = train_flow(split_dataset, tmp_path, **options)
     trainer = first.parser.get_parsed_content("train#trainer")
     micro_batches = len(first.parser.get_parsed_content("train#dataloader"))
     steps = -(-micro_batches // 2)
@@ -156,7 +152,7 @@ def test_accumulated_training_counts_optimizer_steps_in_schedule_checkpoints_and
     state = torch.load(saved[0] / STATE_FILE, weights_only=True)
     assert state["engine"]["iteration"] == state["lr_scheduler"]["last_epoch"] == 2
 
-    second = train_flow(phantoms, tmp_path, **options)
+    second = train_flow(split_dataset, tmp_path, **options)
     resumed = second.parser.get_parsed_content("train#trainer")
     seen = []
     resumed.add_event_handler(Events.ITERATION_STARTED, lambda engine: seen.append(engine.state.iteration))
@@ -165,10 +161,10 @@ def test_accumulated_training_counts_optimizer_steps_in_schedule_checkpoints_and
     assert second.parser.get_parsed_content("train#lr_scheduler").last_epoch == steps
 
 
-def test_the_schedule_is_the_papers_linear_decay_unless_cosine_is_asked(phantoms, tmp_path):
+def test_the_schedule_is_the_papers_linear_decay_unless_cosine_is_asked(split_dataset, tmp_path):
     total = {}
     for name in ("linear", "cosine"):
-        flow = train_flow(phantoms, tmp_path / name, epochs=3, batch_size=4, warmup_steps=2, lr_schedule=name)
+        flow = train_flow(split_dataset, tmp_path / name, epochs=3, batch_size=4, warmup_steps=2, lr_schedule=name)
         total[name] = 3 * len(flow.parser.get_parsed_content("train#dataloader"))
         factor = flow.parser.get_parsed_content("train#lr_scheduler").lr_lambdas[0]
         middle = 2 + (total[name] - 2) / 2
@@ -176,12 +172,12 @@ def test_the_schedule_is_the_papers_linear_decay_unless_cosine_is_asked(phantoms
         assert factor(middle) == pytest.approx(0.5)
         quarter = 2 + (total[name] - 2) / 4
         assert factor(quarter) == pytest.approx(0.75 if name == "linear" else 0.5 * (1 + 2**-0.5))
-    assert train_flow(phantoms, tmp_path / "default").parser["lr_schedule"] == "linear"
+    assert train_flow(split_dataset, tmp_path / "default").parser["lr_schedule"] == "linear"
 
 
-def test_bf16_training_autocasts_keeps_float32_master_weights_and_can_checkpoint_activations(phantoms, tmp_path):
+def test_bf16_training_autocasts_keeps_float32_master_weights_and_can_checkpoint_activations(split_dataset, tmp_path):
     flow = train_flow(
-        phantoms, tmp_path, epochs=1, batch_size=4, val_interval=10, dtype="bfloat16", gradient_checkpointing=True
+        split_dataset, tmp_path, epochs=1, batch_size=4, val_interval=10, dtype="bfloat16", gradient_checkpointing=True
     )
     trainer = flow.parser.get_parsed_content("train#trainer")
     network = flow.parser.get_parsed_content("network")
@@ -199,18 +195,18 @@ def test_bf16_training_autocasts_keeps_float32_master_weights_and_can_checkpoint
     assert not all(torch.equal(trainable[n], params[n]) for n in trainable)
 
 
-def test_the_configured_sam_cache_serves_every_image_of_the_second_epoch(phantoms, tmp_path):
-    flow = train_flow(phantoms, tmp_path, epochs=2, batch_size=4, val_interval=10, sam_cache_gib=0.1)
+def test_the_configured_sam_cache_serves_every_image_of_the_second_epoch(split_dataset, tmp_path):
+    flow = train_flow(split_dataset, tmp_path, epochs=2, batch_size=4, val_interval=10, sam_cache_gib=0.1)
     trainer = flow.parser.get_parsed_content("train#trainer")
     flow.run()
     cache = trainer.sam_cache
     images = len(flow.parser.get_parsed_content("train#dataset"))
     assert (cache.misses, cache.hits, len(cache)) == (images, images, images)
-    assert train_flow(phantoms, tmp_path / "off").parser.get_parsed_content("train#trainer").sam_cache is None
+    assert train_flow(split_dataset, tmp_path / "off").parser.get_parsed_content("train#trainer").sam_cache is None
 
 
-def test_length_grouping_feeds_the_trainer_grouped_batches(phantoms, tmp_path):
-    flow = train_flow(phantoms, tmp_path, epochs=1, batch_size=2, val_interval=10, length_grouping=4)
+def test_length_grouping_feeds_the_trainer_grouped_batches(split_dataset, tmp_path):
+    flow = train_flow(split_dataset, tmp_path, epochs=1, batch_size=2, val_interval=10, length_grouping=4)
     loader = flow.parser.get_parsed_content("train#dataloader")
     assert isinstance(loader.batch_sampler.batch_sampler, LengthGroupedBatchSampler)  # inside the fast-forward
     assert len(loader) == -(-len(flow.parser.get_parsed_content("train#dataset")) // 2)
@@ -218,12 +214,12 @@ def test_length_grouping_feeds_the_trainer_grouped_batches(phantoms, tmp_path):
     trainer.add_event_handler(Events.ITERATION_COMPLETED(once=2), lambda engine: engine.terminate())
     flow.run()
     assert trainer.state.iteration == 2 and trainer.state.batch.input_ids.shape[0] >= 2
-    plain = train_flow(phantoms, tmp_path / "plain").parser.get_parsed_content("train#dataloader")
+    plain = train_flow(split_dataset, tmp_path / "plain").parser.get_parsed_content("train#dataloader")
     assert not isinstance(plain.batch_sampler.batch_sampler, LengthGroupedBatchSampler)
 
 
-def test_packed_sequences_train_and_validate_on_real_tokens_only(phantoms, tmp_path):
-    flow = train_flow(phantoms, tmp_path, epochs=1, batch_size=4, val_interval=1, pack_sequences=True)
+def test_packed_sequences_train_and_validate_on_real_tokens_only(split_dataset, tmp_path):
+    flow = train_flow(split_dataset, tmp_path, epochs=1, batch_size=4, val_interval=1, pack_sequences=True)
     network = flow.parser.get_parsed_content("network")
     trainer = flow.parser.get_parsed_content("train#trainer")
     evaluator = flow.parser.get_parsed_content("validate#evaluator")
@@ -239,21 +235,21 @@ def test_packed_sequences_train_and_validate_on_real_tokens_only(phantoms, tmp_p
     assert network.pack_sequences and len(calls) > 2 and torch.isfinite(torch.tensor(trainer.state.output["loss"]))
     assert all(shape == (1, tokens) for shape, tokens in calls)  # one row holding exactly the batch's real tokens
     assert "dice" in evaluator.state.metrics
-    assert not train_flow(phantoms, tmp_path / "off").parser.get_parsed_content("network").pack_sequences
+    assert not train_flow(split_dataset, tmp_path / "off").parser.get_parsed_content("network").pack_sequences
 
 
-def test_the_training_network_is_compiled_as_the_compile_id_says(phantoms, tmp_path):
+def test_the_training_network_is_compiled_as_the_compile_id_says(split_dataset, tmp_path):
     from networks.compile import is_compiled
 
-    network = train_flow(phantoms, tmp_path, compile="sam", compile_backend="aot_eager").parser.get_parsed_content(
+    network = train_flow(split_dataset, tmp_path, compile="sam", compile_backend="aot_eager").parser.get_parsed_content(
         "network"
     )
     assert is_compiled(network.medsam.sam.image_encoder) and not is_compiled(network.llava.model.language_model)
 
 
-def test_finetune_adds_the_similarity_loss(phantoms, tmp_path):
+def test_finetune_adds_the_similarity_loss(split_dataset, tmp_path):
     flow = workflow(
-        ["train.json", "finetune.json"], dataset_dir=str(phantoms), output_dir=str(tmp_path),
+        ["train.json", "finetune.json"], dataset_dir=str(split_dataset), output_dir=str(tmp_path),
         epochs=1, batch_size=4, val_interval=10, checkpoint=None, **SMALL,
     )  # fmt: skip
     trainer = flow.parser.get_parsed_content("train#trainer")
@@ -264,12 +260,12 @@ def test_finetune_adds_the_similarity_loss(phantoms, tmp_path):
 
 
 @pytest.mark.slow
-def test_torchrun_trains_one_epoch_on_two_cpu_processes(phantoms, tmp_path):
+def test_torchrun_trains_one_epoch_on_two_cpu_processes(split_dataset, tmp_path):
     files = config_list(config_files("train.json", "multi_gpu_train.json"))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
-         "-m", "monai.bundle", "run", "--config_file", files, "--dataset_dir", str(phantoms),
+         "-m", "monai.bundle", "run", "--config_file", files, "--dataset_dir", str(split_dataset),
          "--output_dir", str(tmp_path), "--epochs", "1", "--batch_size", "4", "--val_interval", "10"],
         cwd=tmp_path, capture_output=True, encoding="utf-8", errors="replace", timeout=900, env=env,
     )  # fmt: skip
@@ -280,9 +276,9 @@ def test_torchrun_trains_one_epoch_on_two_cpu_processes(phantoms, tmp_path):
     assert len(writers) == 1, f"event files from {len(writers)} processes"
 
 
-def test_command_line_names_a_bad_training_image_in_one_line(phantoms, tmp_path):
+def test_command_line_names_a_bad_training_image_in_one_line(split_dataset, tmp_path):
     data = tmp_path / "data"
-    shutil.copytree(phantoms, data)
+    shutil.copytree(split_dataset, data)
     entry = json.loads((data / "dataset.json").read_text())["training"][0]
     (data / entry["image"]).write_text("not an image\n")
     out = tmp_path / "run"
@@ -303,12 +299,12 @@ STARTUP_LIMIT_SECONDS = 600
 """Only a guard against a hung child: the test waits for a file, never for a duration."""
 
 
-def killed_mid_epoch(phantoms, out) -> None:
+def killed_mid_epoch(split_dataset, out) -> None:
     """Runs the tiny training as a child process and SIGKILLs it as soon as its first checkpoint is complete."""
     options = [arg for key, value in KILL_RUN.items() for arg in (f"--{key}", str(value))]
     child = subprocess.Popen(
         [sys.executable, "-m", "monai.bundle", "run", "--config_file", TRAIN,
-         "--dataset_dir", str(phantoms), "--output_dir", str(out), *options],
+         "--dataset_dir", str(split_dataset), "--output_dir", str(out), *options],
         cwd=out.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, encoding="utf-8", errors="replace",
     )  # fmt: skip
     deadline = time.monotonic() + STARTUP_LIMIT_SECONDS
@@ -323,8 +319,8 @@ def killed_mid_epoch(phantoms, out) -> None:
 
 
 @pytest.mark.slow
-def test_training_killed_with_sigkill_resumes_from_its_last_checkpoint(phantoms, tmp_path):
-    killed_mid_epoch(phantoms, tmp_path)
+def test_training_killed_with_sigkill_resumes_from_its_last_checkpoint(split_dataset, tmp_path):
+    killed_mid_epoch(split_dataset, tmp_path)
     folder = tmp_path / "checkpoints"
     saved = checkpoints_in(folder)
     for checkpoint in saved:  # every checkpoint left is complete and readable
@@ -335,7 +331,7 @@ def test_training_killed_with_sigkill_resumes_from_its_last_checkpoint(phantoms,
     (folder / f".iteration_{at + 1:08d}.tmp-x" / WEIGHTS_NAME).write_bytes(b"half")
     shutil.copytree(saved[-1], folder / f"iteration_{at + 2:08d}", ignore=shutil.ignore_patterns(STATE_FILE))
 
-    resumed = train_flow(phantoms, tmp_path, **KILL_RUN)
+    resumed = train_flow(split_dataset, tmp_path, **KILL_RUN)
     trainer = resumed.parser.get_parsed_content("train#trainer")
     seen = []
     trainer.add_event_handler(Events.ITERATION_STARTED, lambda engine: seen.append(engine.state.iteration))

@@ -7,6 +7,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "configs"
 
+WORKFLOWS = {
+    "inference": ["inference.json"],
+    "multi-GPU inference": ["inference.json", "multi_gpu_inference.json"],
+    "train": ["train.json"],
+    "evaluate": ["train.json", "evaluate.json"],
+    "whole volumes": ["train.json", "evaluate_volumes.json"],
+    "fine-tune": ["train.json", "finetune.json"],
+    "multi-GPU train": ["train.json", "multi_gpu_train.json"],
+}
+"""Every workflow the README documents: its files after ``model.json`` and the size preset."""
+
 
 def config_files(*workflow: str, preset: str | None = "tiny.json") -> list[str]:
     """Absolute paths of ``configs/model.json``, the size ``preset`` (None: full size) and ``workflow``'s files.

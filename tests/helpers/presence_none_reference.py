@@ -14,8 +14,8 @@ from dataclasses import fields
 import torch
 
 from networks.config import MediSeeConfig
-from tests.conftest import build_tiny
 from tests.helpers.batches import make_batch
+from tests.helpers.tiny import build_tiny
 
 OUTPUT_FIELDS = ("boxes_xyxy", "candidate_states", "seg_weights", "det_weights", "iou_predictions")
 

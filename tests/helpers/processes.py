@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tests.conftest import ROOT
+from tests.helpers.configs import ROOT
 
 GIB = 2**30
 ADDRESS_SPACE_LIMIT = 24 * GIB

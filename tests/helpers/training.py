@@ -10,8 +10,8 @@ from monai.handlers import LrScheduleHandler
 from bundle.data.batch import MediSeeBatch
 from bundle.engines import MediSeeTrainer, optimizer_steps, warmup_schedule
 from bundle.losses import MediSeeLoss
-from tests.conftest import build_tiny
 from tests.helpers.batches import QUESTIONS, make_batch
+from tests.helpers.tiny import build_tiny
 
 
 def batch_with_targets(model, tokenizer) -> MediSeeBatch:

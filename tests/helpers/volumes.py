@@ -121,3 +121,18 @@ def write_dicom_series(folder: Path, array: np.ndarray) -> Path:
         # its own kernel templates)
         locale.setlocale(locale.LC_ALL, settings)
     return folder
+
+
+LPS_TO_RAS = (-1.0, -1.0, 1.0)
+"""Axis signs from ITK's LPS world to RAS."""
+
+
+def itk_affine(path) -> np.ndarray:
+    """Voxel -> RAS affine of a NIfTI file as ITK (and so 3D Slicer) reads it."""
+    import itk  # ITK loads slowly; only the tests that read with it pay
+
+    image = itk.imread(str(path))
+    affine = np.eye(4)
+    affine[:3, :3] = itk.array_from_matrix(image.GetDirection()) @ np.diag(image.GetSpacing())
+    affine[:3, 3] = image.GetOrigin()
+    return np.diag([*LPS_TO_RAS, 1.0]) @ affine

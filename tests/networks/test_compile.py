@@ -16,7 +16,7 @@ from bundle.prompts import PromptBuilder
 from common.errors import ConfigError, root_cause
 from networks import compile_network
 from networks.compile import COMPILE_PARTS, is_compiled
-from tests.conftest import build_tiny, tiny_parser
+from tests.helpers.tiny import build_tiny, tiny_parser
 
 CHEAP_BACKEND = "aot_eager"
 BATCHES = (8, 3)

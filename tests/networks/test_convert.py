@@ -15,8 +15,9 @@ from transformers import AutoTokenizer, LlavaForConditionalGeneration
 from networks import WeightsError
 from networks.convert import main
 from networks.llava import llava_config, random_llava
-from tests.conftest import ROOT, tiny_parser
 from tests.helpers.checkpoints import clip_vision_state, write_clip, write_llava_med, write_sentencepiece_tokenizer
+from tests.helpers.configs import ROOT
+from tests.helpers.tiny import tiny_parser
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from bundle.data.batch import MediSeeBatch
 from bundle.losses import MediSeeLoss
 from common.errors import ConfigError
 from networks.llava import set_attention, set_gradient_checkpointing
-from tests.conftest import build_tiny
+from tests.helpers.tiny import build_tiny
 from tests.helpers.training import batch_with_targets
 
 

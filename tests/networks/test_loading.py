@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from networks import WeightsError, save_checkpoint
-from tests.conftest import build_tiny
 from tests.helpers.batches import make_batch
+from tests.helpers.tiny import build_tiny
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ from monai.data.box_utils import convert_box_mode
 
 from networks import InputError
 from networks.trainable import is_trainable_name
-from tests.conftest import build_tiny
 from tests.helpers.batches import make_batch, select_rows
+from tests.helpers.tiny import build_tiny
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import torch
 from networks import SamConfig, WeightsError
 from networks.medsam import MedSAM, build_sam, load_medsam_state_dict
 from networks.sam_import import import_sam_module
-from tests.conftest import tiny_parser
+from tests.helpers.tiny import tiny_parser
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def test_full_preset_equals_segment_anything_vit_b():
 def test_full_preset_in_model_json_is_vit_b():
     from monai.bundle import ConfigParser
 
-    from tests.conftest import ROOT
+    from tests.helpers.tiny import ROOT
 
     parser = ConfigParser()
     parser.read_config(str(ROOT / "configs" / "model.json"))

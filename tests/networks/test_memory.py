@@ -12,9 +12,9 @@ from networks.config import MediSeeConfig, SamConfig
 from networks.llava import llava_config
 from networks.memory import GIB, check_fits, free_memory, free_ram
 from networks.tokenizer import token_id
-from tests.conftest import build_tiny, tiny_parser
 from tests.helpers.configs import config_files, config_list
 from tests.helpers.processes import run_measured
+from tests.helpers.tiny import build_tiny, tiny_parser
 
 LAYERS_OF_A_HUGE_MODEL = 320
 """Ten times the 7B's layers: about 70 B parameters, more than any machine these tests run on holds."""

@@ -9,8 +9,8 @@ from bundle.data.batch import MediSeeBatch
 from bundle.losses import MediSeeLoss
 from networks.llava import set_attention
 from networks.packing import pack_rows, set_sequence_packing, unpack_rows
-from tests.conftest import build_tiny
 from tests.helpers.batches import make_batch
+from tests.helpers.tiny import build_tiny
 from tests.helpers.training import batch_with_targets
 
 INPUTS = (

@@ -10,9 +10,10 @@ from bundle.losses import MediSeeLoss
 from networks import ConfigError, WeightsError, save_checkpoint
 from networks.checkpoint import load_checkpoint
 from networks.config import MediSeeConfig
-from tests.conftest import ROOT, build_tiny
 from tests.helpers.batches import make_batch
+from tests.helpers.configs import ROOT
 from tests.helpers.presence_none_reference import OUTPUT_FIELDS, reference_outputs
+from tests.helpers.tiny import build_tiny
 
 REFERENCE = ROOT / "tests" / "data" / "presence_none_reference.pt"
 

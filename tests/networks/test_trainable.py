@@ -13,7 +13,7 @@ from common.errors import ConfigError, WeightsError
 from networks.checkpoint import load_checkpoint, save_checkpoint
 from networks.config import MediSeeConfig
 from networks.trainable import component_of, trainable_report, upcast_trainable
-from tests.conftest import build_tiny
+from tests.helpers.tiny import build_tiny
 
 
 def presence_for(trainable: str) -> str:

@@ -8,9 +8,9 @@ from common.errors import ConfigError, WeightsError
 from networks import save_checkpoint
 from networks.report import main as report_main
 from networks.weight_sources import DEMO_COMMAND, check_weight_sources, missing_weight_settings
-from tests.conftest import ROOT, TINY, build_tiny
-from tests.helpers.configs import config_files, config_list
+from tests.helpers.configs import ROOT, config_files, config_list
 from tests.helpers.processes import run_measured
+from tests.helpers.tiny import TINY, build_tiny
 
 DEMO_CHECKPOINT = ROOT / "models" / "demo"  # holds the whole state (trained from random initialisation)
 VOLUME = ROOT / "demo" / "imagesTr" / "phantom_000.nii.gz"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itk
 import nibabel as nib
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ from monai.data import MetaTensor
 
 from bundle.inference.writers import SaveMaskd
 from tests.helpers import dicom as D
+from tests.helpers.volumes import itk_affine
 from transforms.dicom_series import plan_series
 from transforms.shear import is_sheared, unshear
 
@@ -18,7 +18,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:builtin type:DeprecationWarning"
 
 SHAPE = (12, 10, 9)
 TILT = 15.0
-RAS = np.array([-1.0, -1.0, 1.0])
 
 
 @pytest.fixture(scope="module")
@@ -28,15 +27,6 @@ def tilted_affine(tmp_path_factory) -> np.ndarray:
     array = np.zeros(SHAPE, np.int16)
     datasets = D.write_series(folder, array, D.tilted_positions(SHAPE[2], TILT), D.tilted_orientation(TILT))
     return plan_series(datasets, [ds.filename for ds in datasets], "tilt").affine()
-
-
-def itk_affine(path) -> np.ndarray:
-    """Voxel -> RAS affine of a NIfTI file as ITK (and so 3D Slicer) reads it."""
-    image = itk.imread(str(path))
-    affine = np.eye(4)
-    affine[:3, :3] = itk.array_from_matrix(image.GetDirection()) @ np.diag(image.GetSpacing())
-    affine[:3, 3] = image.GetOrigin()
-    return np.diag([*RAS, 1.0]) @ affine
 
 
 def test_each_voxel_of_the_unsheared_grid_holds_the_source_pixel_nearest_it(tilted_affine):

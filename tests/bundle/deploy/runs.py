@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from bundle.phantoms import generate_phantom
-from tests.conftest import TINY
 from tests.helpers import dicom as D
+from tests.helpers.tiny import TINY
 
 NEEDS_DEPLOY_EXTRA = "needs the deploy extra: pip install -c constraints/cpu.txt -e '.[deploy]'"
 SEED = 5

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.bundle.deploy.runs import NEEDS_DEPLOY_EXTRA, run_app, write_case
-from tests.conftest import TINY
+from tests.helpers.tiny import TINY
 
 pytest.importorskip("monai.deploy.core", reason=NEEDS_DEPLOY_EXTRA)
 hd = pytest.importorskip("highdicom", reason=NEEDS_DEPLOY_EXTRA)

@@ -12,7 +12,8 @@ from bundle.deploy.settings import resolve_query
 from bundle.phantoms import generate_phantom
 from common.errors import ConfigError, DataError
 from tests.bundle.deploy.runs import NEEDS_DEPLOY_EXTRA, QUERY, SEED, run_app
-from tests.conftest import ROOT
+from tests.helpers.configs import ROOT
+from tests.helpers.volumes import write_nifti
 
 pytest.importorskip("monai.deploy.core", reason=NEEDS_DEPLOY_EXTRA)
 
@@ -27,7 +28,7 @@ def nifti_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("nifti")
     phantom = generate_phantom(SEED, 0, shape=SHAPE)
     source = folder / "ph0.nii.gz"
-    nib.save(nib.Nifti1Image(phantom.image, phantom.affine), str(source))
+    write_nifti(source, phantom.image, phantom.affine)
     return source, folder / "out", run_app("-i", str(source), "-o", str(folder / "out"), "--query", QUERY)
 
 
@@ -83,7 +84,7 @@ def test_bad_nifti_inputs_are_refused_before_the_model_is_built(tmp_path, conten
     if isinstance(content, bytes):
         image.write_bytes(content)
     else:
-        nib.save(nib.Nifti1Image(np.zeros(content, np.int16), np.eye(4)), str(image))
+        write_nifti(image, np.zeros(content, np.int16), np.eye(4))
     args = build_parser().parse_args(["-i", str(image), "-o", str(tmp_path / "out"), "--query", QUERY])
     with pytest.raises(DataError) as raised:
         app_settings(args)

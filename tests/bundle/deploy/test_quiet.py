@@ -14,6 +14,7 @@ import pytest
 
 from bundle.quiet import quiet_libraries
 from tests.bundle.deploy.runs import NEEDS_DEPLOY_EXTRA, QUERY, run_app
+from tests.helpers.volumes import write_nifti
 
 pytest.importorskip("monai.deploy.core", reason=NEEDS_DEPLOY_EXTRA)
 
@@ -48,7 +49,6 @@ def test_a_dicom_run_shows_no_library_notices(dicom_run):
 @pytest.fixture
 def truncated(tmp_path):
     """A NIfTI file whose header reads and whose voxel data does not: found inside the app graph."""
-    import nibabel as nib
 
     from bundle.phantoms import generate_phantom
     from tests.bundle.deploy.runs import SEED
@@ -56,7 +56,7 @@ def truncated(tmp_path):
 
     phantom = generate_phantom(SEED, 0, shape=SHAPE)
     whole = tmp_path / "whole.nii.gz"
-    nib.save(nib.Nifti1Image(phantom.image, phantom.affine), str(whole))
+    write_nifti(whole, phantom.image, phantom.affine)
     cut = tmp_path / "cut.nii.gz"
     data = whole.read_bytes()
     cut.write_bytes(data[: len(data) // 2])
