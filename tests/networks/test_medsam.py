@@ -30,7 +30,7 @@ def test_full_preset_equals_segment_anything_vit_b():
 def test_full_preset_in_model_json_is_vit_b():
     from monai.bundle import ConfigParser
 
-    from tests.helpers.tiny import ROOT
+    from tests.helpers.configs import ROOT
 
     parser = ConfigParser()
     parser.read_config(str(ROOT / "configs" / "model.json"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from bundle.data.batch import MediSeeBatch
 from bundle.losses import MediSeeLoss
 from networks import ConfigError, WeightsError, save_checkpoint
 from networks.checkpoint import load_checkpoint
@@ -47,8 +48,15 @@ def test_presence_scores_are_probabilities_and_gradients_reach_the_decision(tiny
     out = model(**batch)
     scores = out.presence_scores
     assert scores.shape == (3,) and bool(((scores >= 0) & (scores <= 1)).all())
-    terms = MediSeeLoss()(out, {"masks": [torch.zeros(m.shape) for m in out.mask_logits], "boxes": torch.zeros(3, 4),
-                                "box_valid": torch.tensor([False] * 3), "present": torch.tensor([True, False, True])})  # fmt: skip
+    targets = MediSeeBatch(
+        **batch,
+        image_index=torch.arange(3),
+        masks=[torch.zeros(m.shape) for m in out.mask_logits],
+        boxes=torch.zeros(3, 4),
+        box_valid=torch.tensor([False] * 3),
+        present=torch.tensor([True, False, True]),
+    )
+    terms = MediSeeLoss()(out, targets)
     assert terms["presence"] > 0
     terms["loss"].backward()
     lm_head = model.llava.lm_head.weight.grad

@@ -24,6 +24,8 @@ from tests.helpers.tiny import TINY
 NEEDS_DEPLOY_EXTRA = "needs the deploy extra: pip install -c constraints/cpu.txt -e '.[deploy]'"
 SEED = 5
 QUERY = "Which organ here filters blood and makes urine?"
+NIFTI_SHAPE = (64, 64, 16)
+"""Shape of the phantom volumes the NIfTI-input tests write."""
 DICOM_SHAPE = (40, 32, 8)
 """Columns, rows, slices of the DICOM series."""
 TILT_DEGREES = 15.0

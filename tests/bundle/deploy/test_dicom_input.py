@@ -15,7 +15,7 @@ import pytest
 
 from tests.bundle.deploy.runs import DICOM_SHAPE, NEEDS_DEPLOY_EXTRA, RAS, TILT_DEGREES
 from tests.helpers import dicom as D
-from tests.transforms.test_shear import itk_affine
+from tests.helpers.volumes import itk_affine
 
 pytest.importorskip("monai.deploy.core", reason=NEEDS_DEPLOY_EXTRA)
 hd = pytest.importorskip("highdicom", reason=NEEDS_DEPLOY_EXTRA)

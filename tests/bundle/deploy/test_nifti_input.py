@@ -11,7 +11,7 @@ import pytest
 from bundle.deploy.settings import resolve_query
 from bundle.phantoms import generate_phantom
 from common.errors import ConfigError, DataError
-from tests.bundle.deploy.runs import NEEDS_DEPLOY_EXTRA, QUERY, SEED, run_app
+from tests.bundle.deploy.runs import NEEDS_DEPLOY_EXTRA, NIFTI_SHAPE, QUERY, SEED, run_app
 from tests.helpers.configs import ROOT
 from tests.helpers.volumes import write_nifti
 
@@ -19,14 +19,12 @@ pytest.importorskip("monai.deploy.core", reason=NEEDS_DEPLOY_EXTRA)
 
 pytestmark = pytest.mark.filterwarnings("ignore:builtin type:DeprecationWarning")  # ITK's SWIG bindings
 
-SHAPE = (64, 64, 16)
-
 
 @pytest.fixture(scope="module")
 def nifti_run(tmp_path_factory):
     """(input, output folder, process) of the app on a phantom (not RAS-aligned) NIfTI file."""
     folder = tmp_path_factory.mktemp("nifti")
-    phantom = generate_phantom(SEED, 0, shape=SHAPE)
+    phantom = generate_phantom(SEED, 0, shape=NIFTI_SHAPE)
     source = folder / "ph0.nii.gz"
     write_nifti(source, phantom.image, phantom.affine)
     return source, folder / "out", run_app("-i", str(source), "-o", str(folder / "out"), "--query", QUERY)

@@ -51,10 +51,9 @@ def truncated(tmp_path):
     """A NIfTI file whose header reads and whose voxel data does not: found inside the app graph."""
 
     from bundle.phantoms import generate_phantom
-    from tests.bundle.deploy.runs import SEED
-    from tests.bundle.deploy.test_nifti_input import SHAPE
+    from tests.bundle.deploy.runs import NIFTI_SHAPE, SEED
 
-    phantom = generate_phantom(SEED, 0, shape=SHAPE)
+    phantom = generate_phantom(SEED, 0, shape=NIFTI_SHAPE)
     whole = tmp_path / "whole.nii.gz"
     write_nifti(whole, phantom.image, phantom.affine)
     cut = tmp_path / "cut.nii.gz"
