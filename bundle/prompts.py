@@ -8,6 +8,11 @@ is not on the image (a negative question) and the model has a rejection token, t
 "It is [REJ]." followed by a sentence saying what is not visible: the rejection token takes the
 first candidate's place, after the same words, so one state decides between the two.
 
+A dialogue continues the conversation in Mistral-instruct's multi-turn form,
+``<s>[INST] <image>\n{q1} [/INST] {a1}</s>[INST] {q2} [/INST] {a2}</s>``: the image comes once, in
+the first turn, and each answer holds its own candidate (or rejection) tokens. The candidate states
+are read in the last answer only (``answer_start``); earlier answers are context.
+
 Teacher-forced inference uses the same answer prefix as training, so each candidate state is read
 in the context it was trained in. (The released evaluation forced "[SEG] and [BBOX]." without
 "It is"; with our own trained models the training context is the faithful choice.)
@@ -47,12 +52,23 @@ class TokenizedConversation:
     """One tokenised conversation.
 
     Attributes:
-        input_ids: (L,) ids including BOS, the image placeholders and the answer.
+        input_ids: (L,) ids including BOS, the image placeholders and the answer(s).
         labels: (L,) ids on answer positions, ``IGNORE_INDEX`` elsewhere.
+        answer_start: where the last answer begins, for a conversation of several turns (its
+            candidate tokens are the ones read); None for one turn (the whole row is read).
     """
 
     input_ids: torch.Tensor
     labels: torch.Tensor
+    answer_start: int | None = None
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One question and its answer in a dialogue (the answer as :meth:`PromptBuilder.answer` writes it)."""
+
+    question: str
+    answer: str
 
 
 def label_question(class_name: str, rng: random.Random | None = None) -> str:
@@ -126,7 +142,7 @@ class PromptBuilder:
             tokenizer, model.num_image_tokens, config.candidate_tokens, config.image_token, max_positions, rejection
         )
 
-    def check_length(self, question: str, length: int) -> None:
+    def check_length(self, question: str, length: int, earlier_turns: int = 0) -> None:
         """Refuses a sequence of ``length`` positions that holds ``question`` when the model cannot take it.
 
         Raises:
@@ -137,6 +153,12 @@ class PromptBuilder:
             return
         question_tokens = len(self.tokenizer(question.strip(), add_special_tokens=False).input_ids)
         room = self.max_positions - (length - question_tokens)
+        if earlier_turns:
+            raise ConfigError(
+                f"the dialogue is too long: with its {earlier_turns} earlier turns, the {self.num_image_tokens} "
+                f"image tokens and the answer it needs {length} positions, but the model takes {self.max_positions} "
+                f"(text_config 'max_position_embeddings'): start a new dialogue, or ask in at most {max(room, 0)} tokens"
+            )
         raise ConfigError(
             f"the question is too long: {len(question.strip())} characters, {question_tokens} tokens; with the "
             f"{self.num_image_tokens} image tokens and the answer it needs {length} positions, but the model takes "
@@ -161,25 +183,58 @@ class PromptBuilder:
             text = ANSWER_PREFIX.format(candidates=self.rejection_token)
         return f"{text} {explanation.strip()}" if explanation and explanation.strip() else text
 
-    def prompt_ids(self, question: str) -> list[int]:
-        """Ids of ``<s>[INST] <image>\\n{question} [/INST]``: the generation prompt."""
+    def prompt_ids(self, question: str, history: Sequence[Turn] = ()) -> list[int]:
+        """Ids of ``<s>[INST] <image>\\n{question} [/INST]`` (the generation prompt), after the earlier
+        turns of a dialogue when ``history`` holds them."""
+        if history:
+            ids = self.dialogue(history).input_ids.tolist()
+            return ids + self._instruction_ids(question, first=False)
+        return self._instruction_ids(question, first=True)
+
+    def _instruction_ids(self, question: str, first: bool) -> list[int]:
+        """``<s>[INST] <image>\\n{question} [/INST]`` for the first turn, ``[INST] {question} [/INST]`` after it."""
         question = question.strip()
         if not question:
             raise ConfigError("the question is empty")
+        if not first:
+            return self.tokenizer(f"[INST] {question} [/INST]", add_special_tokens=False).input_ids
         head = self.tokenizer("[INST] ").input_ids  # BOS comes from the tokenizer
         tail = self.tokenizer(f"\n{question} [/INST]", add_special_tokens=False).input_ids
         return head + [self.image_token_id] * self.num_image_tokens + tail
 
+    def _answer_ids(self, answer: str) -> list[int]:
+        """`` {answer}</s>``."""
+        return [*self.tokenizer(f" {answer.strip()}", add_special_tokens=False).input_ids, self.tokenizer.eos_token_id]
+
     def conversation(self, question: str, answer: str) -> TokenizedConversation:
         """A full conversation with CE labels on the answer and the closing ``</s>`` only."""
-        prompt = self.prompt_ids(question)
-        answer_ids = self.tokenizer(f" {answer.strip()}", add_special_tokens=False).input_ids
-        answer_ids.append(self.tokenizer.eos_token_id)
-        self.check_length(question, len(prompt) + len(answer_ids))
-        ids = torch.tensor(prompt + answer_ids, dtype=torch.long)
-        labels = torch.full_like(ids, IGNORE_INDEX)
-        labels[len(prompt) :] = ids[len(prompt) :]
-        return TokenizedConversation(ids, labels)
+        return self.dialogue([Turn(question, answer)])
+
+    def dialogue(self, turns: Sequence[Turn], label_every_answer: bool = True) -> TokenizedConversation:
+        """A conversation of one or more turns, the image in the first.
+
+        Args:
+            turns: the questions and answers, in order.
+            label_every_answer: CE labels on every answer (training); False labels the last one only.
+        """
+        if not turns:
+            raise ConfigError("a dialogue needs at least one turn")
+        ids: list[int] = []
+        labels: list[int] = []
+        start = 0
+        for k, turn in enumerate(turns):
+            prompt = self._instruction_ids(turn.question, first=k == 0)
+            answer = self._answer_ids(turn.answer)
+            start = len(ids) + len(prompt)
+            labelled = label_every_answer or k == len(turns) - 1
+            ids += prompt + answer
+            labels += [IGNORE_INDEX] * len(prompt) + (answer if labelled else [IGNORE_INDEX] * len(answer))
+        self.check_length(turns[-1].question, len(ids), earlier_turns=len(turns) - 1)
+        return TokenizedConversation(
+            torch.tensor(ids, dtype=torch.long),
+            torch.tensor(labels, dtype=torch.long),
+            answer_start=start if len(turns) > 1 else None,
+        )
 
     def training_example(
         self, question: str, explanation: str | None = None, present: bool = True
@@ -188,15 +243,22 @@ class PromptBuilder:
         not ``present``) and the explanation, if any."""
         return self.conversation(question, self.answer(explanation, present))
 
-    def inference_example(self, question: str) -> TokenizedConversation:
-        """Teacher-forced inference path: the answer prefix alone, which holds the candidate tokens."""
-        return self.conversation(question, self.answer())
+    def inference_example(self, question: str, history: Sequence[Turn] = ()) -> TokenizedConversation:
+        """Teacher-forced inference path: the answer prefix alone, which holds the candidate tokens, after
+        the earlier turns of a dialogue when ``history`` holds them."""
+        return self.dialogue([*history, Turn(question, self.answer())], label_every_answer=False)
+
+    def history_answer(self, found: bool) -> str:
+        """An earlier turn's answer on one slice as the user saw it there: the target found (its candidates)
+        or not (the rejection; a model without a rejection token answered with its candidates everywhere)."""
+        return self.answer(present=found or self.rejection_token is None)
 
 
 def pad_conversations(
     conversations: Sequence[TokenizedConversation], pad_token_id: int, padding_side: str = "right"
 ) -> dict[str, torch.Tensor]:
-    """Pads conversations into ``input_ids``, ``attention_mask`` and ``labels`` (B, L) tensors."""
+    """Pads conversations into ``input_ids``, ``attention_mask`` and ``labels`` (B, L) tensors, and
+    ``answer_start`` (B,) when one of them holds several turns."""
     if padding_side not in ("right", "left"):
         raise ConfigError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
     length = max(len(c.input_ids) for c in conversations)
@@ -204,8 +266,13 @@ def pad_conversations(
     ids = torch.full((batch, length), pad_token_id, dtype=torch.long)
     labels = torch.full((batch, length), IGNORE_INDEX, dtype=torch.long)
     mask = torch.zeros((batch, length), dtype=torch.long)
+    starts = torch.zeros(batch, dtype=torch.long)
     for row, conv in enumerate(conversations):
         n = len(conv.input_ids)
         span = slice(length - n, length) if padding_side == "left" else slice(0, n)
         ids[row, span], labels[row, span], mask[row, span] = conv.input_ids, conv.labels, 1
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+        starts[row] = span.start + (conv.answer_start or 0)
+    padded = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    if any(conv.answer_start is not None for conv in conversations):
+        padded["answer_start"] = starts
+    return padded

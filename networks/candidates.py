@@ -12,6 +12,10 @@ the same prefix ("It is ..."), so the state that predicts either one is the *dec
 presence score compares the two tokens' probabilities there. A rejected row has no candidate
 states of its own; every one of its candidates reads the decision state, so that its (empty)
 mask target still has an input.
+
+In a conversation of several turns, earlier answers hold candidate or rejection tokens too; only
+the current turn's are read. ``start`` gives, per row, the first position of that turn's answer:
+tokens before it are context (the earlier turns as the user saw them).
 """
 
 from __future__ import annotations
@@ -23,9 +27,20 @@ import torch
 from common.errors import InputError
 
 
-def _single_positions(input_ids: torch.Tensor, token: int, what: str, rows: torch.Tensor) -> torch.Tensor:
-    """(B,) index of ``token`` in each row; ``rows`` (B,) bool marks the rows that must hold it exactly once."""
+def _hits(input_ids: torch.Tensor, token: int, start: torch.Tensor | None) -> torch.Tensor:
+    """(B, L) bool: where ``token`` is, from each row's ``start`` on (everywhere when None)."""
     hits = input_ids == token
+    if start is None:
+        return hits
+    columns = torch.arange(input_ids.shape[1], device=input_ids.device)
+    return hits & (columns.unsqueeze(0) >= start.to(input_ids.device).reshape(-1, 1))
+
+
+def _single_positions(
+    input_ids: torch.Tensor, token: int, what: str, rows: torch.Tensor, start: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(B,) index of ``token`` in each row; ``rows`` (B,) bool marks the rows that must hold it exactly once."""
+    hits = _hits(input_ids, token, start)
     counts = hits.sum(dim=1)
     bad = (rows & (counts != 1)) | (~rows & (counts != 0))
     if bool(bad.any()):
@@ -39,7 +54,10 @@ def _single_positions(input_ids: torch.Tensor, token: int, what: str, rows: torc
 
 
 def candidate_state_positions(
-    input_ids: torch.Tensor, candidate_ids: Sequence[int], rejection_id: int | None = None
+    input_ids: torch.Tensor,
+    candidate_ids: Sequence[int],
+    rejection_id: int | None = None,
+    start: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Positions of the states that predict each candidate token.
 
@@ -48,6 +66,7 @@ def candidate_state_positions(
         candidate_ids: the n candidate token ids.
         rejection_id: the rejection token's id, or None when the model has none (then every row
             must hold every candidate).
+        start: (B,) first position of each row's current answer; None reads the whole row (one turn).
 
     Returns:
         (B, n) long tensor: for row b and candidate k, the index just before the token; for a
@@ -58,22 +77,23 @@ def candidate_state_positions(
             the rejection token once and no candidate), or holds one at position 0.
     """
     batch = input_ids.shape[0]
-    rejected = rejected_rows(input_ids, rejection_id)
+    rejected = rejected_rows(input_ids, rejection_id, start)
     accepted = ~rejected
     positions = [
-        _single_positions(input_ids, token, f"candidate token {k}", accepted) for k, token in enumerate(candidate_ids)
+        _single_positions(input_ids, token, f"candidate token {k}", accepted, start)
+        for k, token in enumerate(candidate_ids)
     ]
     if rejection_id is not None:
-        decision = _single_positions(input_ids, rejection_id, "the rejection token", rejected)
+        decision = _single_positions(input_ids, rejection_id, "the rejection token", rejected, start)
         positions = [torch.where(rejected, decision, where) for where in positions]
     return (torch.stack(positions, dim=1) - 1).reshape(batch, len(candidate_ids))
 
 
-def rejected_rows(input_ids: torch.Tensor, rejection_id: int | None) -> torch.Tensor:
-    """(B,) bool: the rows whose answer holds the rejection token (all False without one)."""
+def rejected_rows(input_ids: torch.Tensor, rejection_id: int | None, start: torch.Tensor | None = None) -> torch.Tensor:
+    """(B,) bool: the rows whose (current) answer holds the rejection token (all False without one)."""
     if rejection_id is None:
         return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-    return (input_ids == rejection_id).any(dim=1)
+    return _hits(input_ids, rejection_id, start).any(dim=1)
 
 
 def gather_candidate_states(hidden_states: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:

@@ -154,20 +154,24 @@ class MediSee(nn.Module):
         """The CLIP and SAM input sizes and the SAM resize scheme, as built (a ``llava_path`` brings its own CLIP)."""
         return InputSizes(self.llava.config.vision_config.image_size, self.medsam.image_size, self.medsam.config.resize)
 
+    def encode_clip(self, clip_pixel_values: torch.Tensor) -> torch.Tensor:
+        """(N, 3, C, C) CLIP inputs -> (N, T, H) image features in the language model's space (the
+        projector's output): what fills the image tokens. Frozen at inference, so they can be cached."""
+        return torch.stack(list(self.llava.model.get_image_features(pixel_values=clip_pixel_values).pooler_output))
+
     def language_hidden_states(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
-        clip_pixel_values: torch.Tensor,
+        clip_image_features: torch.Tensor,
         image_index: torch.Tensor,
     ) -> torch.Tensor:
-        """Last-layer LLM states (B, L, H) with CLIP features placed at the image tokens.
+        """Last-layer LLM states (B, L, H) with the (N, T, H) CLIP features placed at the image tokens.
 
         Only the final hidden states are computed (no vocabulary-wide logits). With
         ``pack_sequences`` the rows run as one packed row and come back padded (zeros on padding).
         """
-        image_features = self.llava.model.get_image_features(pixel_values=clip_pixel_values).pooler_output
-        image_features = torch.stack(list(image_features))[image_index]
+        image_features = clip_image_features[image_index]
         placeholders = input_ids == self.image_token_id
         counts = placeholders.sum(dim=1)
         if bool((counts != image_features.shape[1]).any()):
@@ -203,13 +207,15 @@ class MediSee(nn.Module):
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
-        clip_pixel_values: torch.Tensor,
+        clip_pixel_values: torch.Tensor | None = None,
         sam_pixel_values: torch.Tensor | None = None,
         sam_image_embeddings: torch.Tensor | None = None,
         original_sizes: torch.Tensor | Sequence[Sequence[int]] | None = None,
         labels: torch.Tensor | None = None,
         image_index: torch.Tensor | None = None,
         output_hidden_states: bool = False,
+        clip_image_features: torch.Tensor | None = None,
+        answer_start: torch.Tensor | None = None,
     ) -> MediSeeOutput:
         """Runs MediSee on a padded batch.
 
@@ -217,7 +223,8 @@ class MediSee(nn.Module):
             input_ids: (B, L) prompt + answer ids, each row holding ``num_image_tokens`` image
                 tokens and each candidate token once.
             attention_mask: (B, L), 1 on real tokens.
-            clip_pixel_values: (N, 3, 336, 336) CLIP-preprocessed images.
+            clip_pixel_values: (N, 3, 336, 336) CLIP-preprocessed images; or give
+            clip_image_features: (N, T, H) their precomputed features (:meth:`encode_clip`).
             sam_pixel_values: (N, 3, S, S) MedSAM-preprocessed images; or give
             sam_image_embeddings: (N, C, S/16, S/16) precomputed frozen SAM embeddings.
             original_sizes: (B, 2) each slice's (H, W); default (S, S).
@@ -226,6 +233,8 @@ class MediSee(nn.Module):
                 the image): its candidates then read the decision state.
             image_index: (B,) row -> image; default row b uses image b.
             output_hidden_states: also return the last hidden states.
+            answer_start: (B,) first position of each row's current answer, for rows that hold earlier
+                turns of a conversation (their candidate tokens are context); None: one turn per row.
         """
         batch = input_ids.shape[0]
         device = input_ids.device
@@ -233,14 +242,20 @@ class MediSee(nn.Module):
             image_index = torch.arange(batch, device=device)
         if (sam_pixel_values is None) == (sam_image_embeddings is None):
             raise InputError("give exactly one of sam_pixel_values and sam_image_embeddings")
+        if (clip_pixel_values is None) == (clip_image_features is None):
+            raise InputError("give exactly one of clip_pixel_values and clip_image_features")
         if original_sizes is None:
             original_sizes = torch.full((batch, 2), self.medsam.image_size, device=device)
         original_sizes = torch.as_tensor(original_sizes, device=device).reshape(batch, 2)
 
-        hidden = self.language_hidden_states(input_ids, attention_mask, clip_pixel_values, image_index)
+        if clip_image_features is None:
+            clip_image_features = self.encode_clip(clip_pixel_values)
+        hidden = self.language_hidden_states(input_ids, attention_mask, clip_image_features, image_index)
         lm_loss = self.answer_loss(hidden, labels) if labels is not None else None
 
-        positions = candidate_state_positions(input_ids, self.candidate_token_ids, self.rejection_token_id)
+        positions = candidate_state_positions(
+            input_ids, self.candidate_token_ids, self.rejection_token_id, answer_start
+        )
         candidates = gather_candidate_states(hidden, positions)
         presence = self.presence(candidates)
         h_seg, seg_weights = self.seg_router(candidates)

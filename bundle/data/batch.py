@@ -28,8 +28,8 @@ class MediSeeBatch:
         input_ids: (B, L) prompt and answer token ids, padded.
         attention_mask: (B, L) 1 on real tokens.
         labels: (B, L) answer ids for the cross entropy, ``IGNORE_INDEX`` elsewhere.
-        clip_pixel_values: (N, 3, C, C) CLIP inputs of the images.
-        sam_pixel_values: (N, 3, S, S) MedSAM inputs of the images.
+        clip_pixel_values: (N, 3, C, C) CLIP inputs of the images (None: the caller has their encodings).
+        sam_pixel_values: (N, 3, S, S) MedSAM inputs of the images (None: likewise).
         image_index: (B,) the image of each row.
         original_sizes: (B, 2) each row's image (H, W): masks come back at this size.
         masks: per row, the (H, W) float target mask (empty list for inference).
@@ -44,13 +44,15 @@ class MediSeeBatch:
         label_input_ids: (B, L') each row's plain label question ("Please segment and locate the
             {class} ..."), teacher-forced: the fine-tuning similarity loss compares against it.
         label_attention_mask: (B, L') its attention mask.
+        answer_start: (B,) where each row's current answer begins, for rows holding earlier turns of a
+            dialogue (None: one turn per row).
     """
 
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
     labels: torch.Tensor
-    clip_pixel_values: torch.Tensor
-    sam_pixel_values: torch.Tensor
+    clip_pixel_values: torch.Tensor | None
+    sam_pixel_values: torch.Tensor | None
     image_index: torch.Tensor
     original_sizes: torch.Tensor
     masks: list[torch.Tensor] = field(default_factory=list)
@@ -64,6 +66,7 @@ class MediSeeBatch:
     image_sources: list[str] = field(default_factory=list)
     label_input_ids: torch.Tensor | None = None
     label_attention_mask: torch.Tensor | None = None
+    answer_start: torch.Tensor | None = None
 
     def __len__(self) -> int:
         """The number of rows (conversations)."""
@@ -84,13 +87,18 @@ class MediSeeBatch:
         return self._map(torch.Tensor.pin_memory)
 
     def model_inputs(
-        self, sam_image_embeddings: torch.Tensor | None = None, targets: bool = True, label_query: bool = False
+        self,
+        sam_image_embeddings: torch.Tensor | None = None,
+        targets: bool = True,
+        label_query: bool = False,
+        clip_image_features: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """The keyword arguments of ``MediSee.forward``.
 
         Args:
             sam_image_embeddings: (N, C, h, w) SAM embeddings the caller computed or cached; None
                 passes the SAM pixels, which the model then encodes itself.
+            clip_image_features: (N, T, H) CLIP features the caller cached; None passes the CLIP pixels.
             targets: include the text ``labels`` (for the cross entropy); False for a forward pass without loss.
             label_query: the rows' plain label questions instead of their questions (never with labels).
         """
@@ -102,9 +110,13 @@ class MediSeeBatch:
             inputs = {"input_ids": self.input_ids, "attention_mask": self.attention_mask}
             if targets:
                 inputs["labels"] = self.labels
-        inputs.update(
-            clip_pixel_values=self.clip_pixel_values, image_index=self.image_index, original_sizes=self.original_sizes
-        )
+            if self.answer_start is not None:
+                inputs["answer_start"] = self.answer_start
+        inputs.update(image_index=self.image_index, original_sizes=self.original_sizes)
+        if clip_image_features is None:
+            inputs["clip_pixel_values"] = self.clip_pixel_values
+        else:
+            inputs["clip_image_features"] = clip_image_features
         if sam_image_embeddings is None:
             inputs["sam_pixel_values"] = self.sam_pixel_values
         else:
@@ -136,6 +148,7 @@ def build_batch(
     pad_token_id: int,
     padding_side: str = "right",
     pixel_dtype: torch.dtype | None = None,
+    pixels: bool = True,
 ) -> MediSeeBatch:
     """The model inputs of conversation rows about images (targets are the collate's to add).
 
@@ -147,13 +160,16 @@ def build_batch(
         pad_token_id: the tokenizer's padding id.
         padding_side: ``right`` (training) or ``left``.
         pixel_dtype: dtype of the pixel values (the model's); None keeps float32.
+        pixels: preprocess the images for CLIP and SAM; False when their encodings are cached.
     """
     device = images[0].device
     tokens = {k: v.to(device) for k, v in pad_conversations(conversations, pad_token_id, padding_side).items()}
-    clip_pixels = clip_preprocess(images, sizes.clip_size)
-    sam_pixels = medsam_preprocess(images, sizes.sam_size, sizes.sam_resize)
-    if pixel_dtype is not None:
-        clip_pixels, sam_pixels = clip_pixels.to(pixel_dtype), sam_pixels.to(pixel_dtype)
+    clip_pixels = sam_pixels = None
+    if pixels:
+        clip_pixels = clip_preprocess(images, sizes.clip_size)
+        sam_pixels = medsam_preprocess(images, sizes.sam_size, sizes.sam_resize)
+        if pixel_dtype is not None:
+            clip_pixels, sam_pixels = clip_pixels.to(pixel_dtype), sam_pixels.to(pixel_dtype)
     return MediSeeBatch(
         **tokens,
         clip_pixel_values=clip_pixels,

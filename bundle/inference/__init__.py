@@ -6,12 +6,14 @@ preprocessing (:class:`LoadInputd`, finite values, CT window / MR normalisation;
 :class:`VolumeEvaluator` -> :class:`SliceInferer` (MediSee on ``batch_size`` slices per forward,
 :class:`AnswerGenerator` on the slice with the largest target) -> postprocessing
 (:class:`SaveOverlayd`, ``Invertd`` to the file's grid, :class:`DescribeTargetd`,
-:class:`SaveMaskd`, :class:`SaveResultd`) -> :class:`InferenceSummary`.
+:class:`SaveMaskd`, :class:`SaveResultd`) -> :class:`InferenceSummary` (and, for a ``--dialogue``,
+:class:`SaveDialogueSummary`: each turn is an entry of its own, :mod:`bundle.inference.dialogue`).
 Several processes (``torchrun``, ``configs/multi_gpu_inference.json``) share a list of volumes:
 see :mod:`bundle.inference.distributed`.
 """
 
 from bundle.inference.answer import AnswerGenerator
+from bundle.inference.dialogue import Dialogue, SaveDialogueSummary, read_dialogue
 from bundle.inference.distributed import (
     GatheredSummary,
     finish_distributed,
@@ -36,12 +38,14 @@ from bundle.inference.writers import SaveMaskd, SaveOverlayd, SaveResultd
 __all__ = [
     "AnswerGenerator",
     "DescribeTargetd",
+    "Dialogue",
     "GatheredSummary",
     "InferenceSummary",
     "LoadInputd",
     "OutputLayout",
     "SaveMaskd",
     "SaveOverlayd",
+    "SaveDialogueSummary",
     "SaveResultd",
     "SliceInferer",
     "SlicePrediction",
@@ -59,6 +63,7 @@ __all__ = [
     "is_main_process",
     "no_collation",
     "question",
+    "read_dialogue",
     "rank_device",
     "rank_share",
     "report_errors_briefly",

@@ -10,9 +10,11 @@ decoding step with CUDA graphs (``mode="reduce-overhead"``) on GPUs; the tokens 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
-from bundle.prompts import PromptBuilder
+from bundle.prompts import PromptBuilder, Turn
 from common.errors import ConfigError
 from transforms.preprocess import clip_preprocess
 
@@ -53,16 +55,17 @@ class AnswerGenerator:
         # tokens that carry no text; the candidate tokens stay visible, as the model wrote them
         self._hidden_ids = {tokenizer.bos_token_id, tokenizer.pad_token_id, prompts.image_token_id} - {None}
 
-    def __call__(self, network: torch.nn.Module, image: torch.Tensor, query: str) -> str:
+    def __call__(self, network: torch.nn.Module, image: torch.Tensor, query: str, history: Sequence[Turn] = ()) -> str:
         """The answer to ``query`` about one (C, H, W) slice with intensities in [0, 1].
 
         Args:
             network: a :class:`networks.MediSee` (its LLaVA generates; the heads are not used).
             image: the slice, on the model's device.
             query: the question.
+            history: the earlier turns of a dialogue, as answered on this slice.
         """
         llava = network.llava
-        ids = torch.tensor([self.prompts.prompt_ids(query)], device=image.device)
+        ids = torch.tensor([self.prompts.prompt_ids(query, history)], device=image.device)
         pixels = clip_preprocess([image], llava.config.vision_config.image_size).to(llava.dtype)
         generated = llava.generate(
             input_ids=ids,

@@ -4,11 +4,15 @@ Volumes differ in shape, so the loader does not collate them (``no_collation``):
 receives a list of datalist entries and hands each volume, with its own question, to the
 inferer. Outputs stay a list of per-volume dictionaries, which MONAI's postprocessing applies
 to one by one (merged with their entry), so no decollation is needed.
+
+An entry with a dialogue (``--dialogue``) becomes one entry per turn, named ``NAME_turnK``: its
+turns are asked in order through one :class:`bundle.inference.dialogue.Dialogue`, so the volume's
+slices are encoded once and each follow-up sees the earlier turns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -19,6 +23,8 @@ from torch.utils.data import DataLoader
 
 from bundle.engines.precision import engine_autocast
 from bundle.inference import keys as K
+from bundle.inference.dialogue import Dialogue
+from bundle.inference.outputs import turn_name
 
 
 def no_collation(entries: list[dict]) -> list[dict]:
@@ -68,11 +74,33 @@ class VolumeEvaluator(SupervisedEvaluator):
         )
 
     def _iteration(self, engine: VolumeEvaluator, batchdata: list[dict]) -> list[dict]:
-        """Infers every volume of the batch; returns one output dictionary per volume."""
-        engine.state.output = [self.infer_volume(engine, entry) for entry in batchdata]
+        """Infers every volume of the batch; returns one output dictionary per volume (per turn of a dialogue)."""
+        entries, outputs = [], []
+        for entry in batchdata:
+            for turn_entry, output in self.infer_entry(engine, entry):
+                entries.append(turn_entry)
+                outputs.append(output)
+        # postprocessing and the handlers pair each output with its entry: a dialogue's turns are entries
+        engine.state.batch, engine.state.output = entries, outputs
         engine.fire_event(IterationEvents.FORWARD_COMPLETED)
         engine.fire_event(IterationEvents.MODEL_COMPLETED)  # postprocessing runs here
         return engine.state.output
+
+    @classmethod
+    def infer_entry(cls, engine: VolumeEvaluator, entry: Mapping[str, Any]) -> Iterator[tuple[dict, dict]]:
+        """(entry, outputs) of one datalist entry: the volume's, or each turn's of its dialogue."""
+        questions = entry.get(K.DIALOGUE)
+        if not questions:
+            yield dict(entry), cls.infer_volume(engine, entry)
+            return
+        volume = entry[K.IMAGE].to(engine.state.device, non_blocking=engine.non_blocking)
+        dialogue = Dialogue(entry[K.NAME])
+        for question in questions:
+            turn = {**entry, K.NAME: turn_name(entry[K.NAME], dialogue.next_turn), K.QUERY: question}
+            turn.update({K.TURN: dialogue.next_turn, K.DIALOGUE_NAME: entry[K.NAME]})
+            with engine.mode(engine.network), engine_autocast(engine):
+                outputs = dialogue.ask(engine.inferer, volume, engine.network, question)
+            yield turn, outputs
 
     @staticmethod
     def infer_volume(engine: VolumeEvaluator, entry: Mapping[str, Any]) -> dict:

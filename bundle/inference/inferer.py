@@ -28,10 +28,11 @@ from tqdm import tqdm
 from bundle.data.batch import MediSeeBatch, build_batch
 from bundle.inference import keys as K
 from bundle.inference.answer import AnswerGenerator, not_found_answer
+from bundle.inference.encodings import SliceEncodings
 from bundle.inference.settings import flag
 from bundle.inference.structures import names_single_structure
 from bundle.inference.wording import AnswerWording
-from bundle.prompts import PromptBuilder, TokenizedConversation
+from bundle.prompts import PromptBuilder, TokenizedConversation, Turn
 from common.errors import ConfigError
 from transforms import keys as TK
 from transforms.cleanup import TargetMaskCleanup
@@ -42,6 +43,19 @@ logger = logging.getLogger(__name__)
 
 MIN_TARGET_PIXELS = 1
 """A slice holds the target from this many predicted pixels."""
+
+
+@dataclass(frozen=True)
+class PastTurn:
+    """An earlier turn of a dialogue about a volume, as its follow-ups see it.
+
+    Attributes:
+        question: the question asked.
+        found: the slice indices where the target was found (after the presence gate and clean-up).
+    """
+
+    question: str
+    found: frozenset[int]
 
 
 @dataclass
@@ -75,16 +89,35 @@ def batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 
 def slice_batch(
-    network: torch.nn.Module, images: Sequence[torch.Tensor], conversation: TokenizedConversation, pad_token_id: int
+    network: torch.nn.Module,
+    images: Sequence[torch.Tensor],
+    conversation: TokenizedConversation | Sequence[TokenizedConversation],
+    pad_token_id: int,
+    pixels: bool = True,
 ) -> MediSeeBatch:
-    """The batch of B slices that share one conversation (one row per slice), built as the training collate's.
+    """The batch of B slices, one row per slice, built as the training collate's.
 
     Sizes and the SAM resize scheme come from the model (``MediSee.input_sizes``), so the preprocessing
     always matches it; the pixels are in the model's dtype.
+
+    Args:
+        network: the MediSee model.
+        images: the B (C, H, W) slices.
+        conversation: one conversation for every slice, or one per slice (a dialogue's earlier
+            answers differ from slice to slice).
+        pad_token_id: the tokenizer's padding id.
+        pixels: preprocess the slices for CLIP and SAM (False: their encodings are cached).
     """
     rows = len(images)
+    conversations = [conversation] * rows if isinstance(conversation, TokenizedConversation) else list(conversation)
     return build_batch(
-        images, [conversation] * rows, range(rows), network.input_sizes, pad_token_id, pixel_dtype=network.llava.dtype
+        images,
+        conversations,
+        range(rows),
+        network.input_sizes,
+        pad_token_id,
+        pixel_dtype=network.llava.dtype,
+        pixels=pixels,
     )
 
 
@@ -139,7 +172,15 @@ class SliceInferer(Inferer):
         self.cleanup = cleanup
         self.wording = AnswerWording.for_prompts(prompts)
 
-    def __call__(self, inputs: MetaTensor, network: torch.nn.Module, query: str, name: str = "") -> dict[str, Any]:
+    def __call__(
+        self,
+        inputs: MetaTensor,
+        network: torch.nn.Module,
+        query: str,
+        name: str = "",
+        history: Sequence[PastTurn] = (),
+        encodings: SliceEncodings | None = None,
+    ) -> dict[str, Any]:
         """Segments the target on every slice, then answers the question.
 
         Args:
@@ -147,6 +188,9 @@ class SliceInferer(Inferer):
             network: a :class:`networks.MediSee` in eval mode.
             query: the question.
             name: the volume's name, for the progress bar.
+            history: the earlier turns of a dialogue about this volume; each slice's conversation holds
+                them as answered on that slice.
+            encodings: the volume's cached slice encodings (filled on first use); None encodes every slice.
 
         Returns:
             ``pred``: (1, X, Y, Z) uint8 mask on ``inputs``' grid (with its metadata and trace);
@@ -158,8 +202,8 @@ class SliceInferer(Inferer):
         skip_empty = self.skip_empty or is_blank(inputs, name)
         slices = list(iter_slices(inputs, self.slice_axis, skip_empty=skip_empty))
         mask = empty_mask_volume(inputs)
-        predictions = self.segment(slices, network, query, name, mask)
-        answer, answer_slice = self.answer(network, slices, predictions, query)
+        predictions = self.segment(slices, network, query, name, mask, history, encodings)
+        answer, answer_slice = self.answer(network, slices, predictions, query, history)
         if self.cleanup is not None:
             mask = self.cleanup(mask, single_structure=names_single_structure([query, answer]))
             self.recount(predictions, mask)
@@ -177,20 +221,34 @@ class SliceInferer(Inferer):
         }
 
     def segment(
-        self, slices: Sequence[dict], network: torch.nn.Module, query: str, name: str, mask: torch.Tensor
+        self,
+        slices: Sequence[dict],
+        network: torch.nn.Module,
+        query: str,
+        name: str,
+        mask: torch.Tensor,
+        history: Sequence[PastTurn] = (),
+        encodings: SliceEncodings | None = None,
     ) -> list[SlicePrediction]:
         """Runs the model on ``slices`` in batches; writes each slice's mask into ``mask`` and returns the predictions.
 
         Masks go straight into the (1, X, Y, Z) volume, batch by batch, so a large volume never holds
-        its slice masks twice.
+        its slice masks twice. ``history`` and ``encodings`` are as for :meth:`__call__`.
         """
-        conversation = self.prompts.inference_example(query)
+        shared = None if history else self.prompts.inference_example(query)
         pad_token_id = self.prompts.tokenizer.pad_token_id
         predictions: list[SlicePrediction] = []
         with tqdm(total=len(slices), desc=name or "slices", unit="slice", disable=not self.progress) as bar:
             for batch in batches(slices, self.batch_size):
-                inputs = slice_batch(network, [s[TK.IMAGE] for s in batch], conversation, pad_token_id)
-                out = network(**inputs.model_inputs(targets=False))
+                indices = [int(item[TK.SLICE_INDEX]) for item in batch]
+                conversation = shared if shared is not None else self.slice_conversations(query, history, indices)
+                cached = encodings is not None and encodings.holds(indices)
+                inputs = slice_batch(network, [s[TK.IMAGE] for s in batch], conversation, pad_token_id, not cached)
+                if encodings is None:
+                    out = network(**inputs.model_inputs(targets=False))
+                else:
+                    clip, sam = encodings.encode(network, indices, inputs)
+                    out = network(**inputs.model_inputs(sam, targets=False, clip_image_features=clip))
                 presence = out.presence_scores
                 presence = [None] * len(batch) if presence is None else presence.float().cpu().tolist()
                 logits_rows = out.gated_mask_logits(self.presence_threshold)
@@ -216,15 +274,30 @@ class SliceInferer(Inferer):
             # slice by slice: counting the whole volume at once makes an int64 copy of it (8 bytes a voxel)
             prediction.pixels = int(torch.count_nonzero(spatial.select(self.slice_axis, prediction.index)))
 
+    def slice_conversations(
+        self, query: str, history: Sequence[PastTurn], indices: Sequence[int]
+    ) -> list[TokenizedConversation]:
+        """The teacher-forced conversation of each slice of ``indices``, after the dialogue's earlier turns."""
+        return [self.prompts.inference_example(query, self.history_on(history, index)) for index in indices]
+
+    def history_on(self, history: Sequence[PastTurn], index: int) -> list[Turn]:
+        """The earlier turns as slice ``index``'s conversation holds them: each answered as found there or not."""
+        return [Turn(past.question, self.prompts.history_answer(index in past.found)) for past in history]
+
     def answer(
-        self, network: torch.nn.Module, slices: Sequence[dict], predictions: Sequence[SlicePrediction], query: str
+        self,
+        network: torch.nn.Module,
+        slices: Sequence[dict],
+        predictions: Sequence[SlicePrediction],
+        query: str,
+        history: Sequence[PastTurn] = (),
     ) -> tuple[str | None, int | None]:
         """The generated answer and the index of the slice it was generated on; Nones when generation is off."""
         index = self.answer_slice(predictions, slices)
         if self.answer_generator is None or index is None:
             return None, None
         image = next(s[TK.IMAGE] for s in slices if s[TK.SLICE_INDEX] == index)
-        return self.answer_generator(network, image, query), index
+        return self.answer_generator(network, image, query, self.history_on(history, index)), index
 
     @staticmethod
     def answer_slice(predictions: Sequence[SlicePrediction], slices: Sequence[dict]) -> int | None:

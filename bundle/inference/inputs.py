@@ -16,7 +16,9 @@ from monai.config import KeysCollection
 from monai.transforms import InvertibleTransform, MapTransform
 
 from bundle.inference import keys as K
+from bundle.inference.dialogue import read_dialogue
 from bundle.inference.settings import question
+from bundle.user_text import command_line_text
 from common.errors import ConfigError, DataError
 from transforms.dicom_series import DEFAULT_TOLERANCE, check_tolerance
 from transforms.loading import DEFAULT_AXCODES, DEFAULT_READER, NIFTI_SUFFIXES, READERS, LoadVolumed, nifti_header_shape
@@ -101,8 +103,13 @@ def _unique_names(sources: list[VolumeSource], folder: Path) -> list[VolumeSourc
     return sources
 
 
-def datalist(image: str | Path | None, query: Any, query_file: Any = None) -> list[dict[str, str]]:
+def datalist(
+    image: str | Path | None, query: Any, query_file: Any = None, dialogue: Any = None
+) -> list[dict[str, Any]]:
     """Datalist entries (``image``, ``name``, ``reader``, ``query``) for the volumes named by ``image``.
+
+    With ``dialogue`` (a dialogue file, :func:`bundle.inference.dialogue.read_dialogue`) each entry
+    asks its questions in turn: ``dialogue`` holds them and ``query`` is the first.
 
     The question (:func:`bundle.inference.settings.question`: ``query_file``'s text, the command
     line's ``--query`` as typed, or ``query``) travels in each entry as data, as a prompt does in a
@@ -114,20 +121,40 @@ def datalist(image: str | Path | None, query: Any, query_file: Any = None) -> li
     run before the model is built; damaged voxel data shows when the volume is loaded.
 
     Raises:
-        ConfigError: ``query`` is missing while ``image`` is set.
+        ConfigError: ``query`` is missing while ``image`` is set, or given with ``dialogue``.
         DataError: see :func:`find_volumes`, :func:`transforms.loading.nifti_header_shape`, and an
-            unreadable ``query_file``.
+            unreadable ``query_file`` or ``dialogue``.
     """
     if image is None:
         return []
-    text = question(query, query_file)
+    turns = None if dialogue is None else dialogue_questions(query_file, dialogue)
+    text = question(query, query_file) if turns is None else turns[0]
     sources = find_volumes(image)
     for source in sources:
         if source.reader == NIFTI_READER:
             nifti_header_shape(source.path)
-    return [
+    entries = [
         {K.IMAGE: str(source.path), K.NAME: source.name, K.READER: source.reader, K.QUERY: text} for source in sources
     ]
+    if turns is not None:
+        for entry in entries:
+            entry[K.DIALOGUE] = list(turns)
+    return entries
+
+
+def dialogue_questions(query_file: Any, dialogue: Any) -> list[str]:
+    """The questions of the ``dialogue`` file (they replace a config's ``query``), refusing a ``query_file``
+    or a command-line ``--query`` given beside it.
+
+    Raises:
+        ConfigError: a question was also given.
+        DataError: see :func:`bundle.inference.dialogue.read_dialogue`.
+    """
+    if query_file is not None or command_line_text("query") is not None:
+        raise ConfigError(
+            "config 'dialogue' asks its own questions: give --dialogue or --query (--query_file), not both"
+        )
+    return read_dialogue(str(dialogue))
 
 
 def require_volumes(entries: list[dict[str, str]]) -> list[dict[str, str]]:

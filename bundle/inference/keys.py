@@ -1,8 +1,10 @@
 """Keys of the per-volume dictionaries that flow through the inference workflow.
 
 A datalist entry (:func:`bundle.inference.inputs.datalist`) holds :data:`IMAGE`, :data:`NAME`,
-:data:`READER` and :data:`QUERY`; the inferer adds :data:`PRED`, :data:`SLICES`, :data:`ANSWER`,
-:data:`ANSWER_RAW` and :data:`ANSWER_SLICE`; postprocessing adds :data:`RESULT` and :data:`OUTPUT_FILES`.
+:data:`READER` and :data:`QUERY` (and :data:`DIALOGUE` for a dialogue: each of its turns then
+becomes an entry of its own, with :data:`TURN` and :data:`DIALOGUE_NAME`); the inferer adds
+:data:`PRED`, :data:`SLICES`, :data:`ANSWER`, :data:`ANSWER_RAW` and :data:`ANSWER_SLICE`;
+postprocessing adds :data:`RESULT` and :data:`OUTPUT_FILES`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,15 @@ READER = "reader"
 
 QUERY = "query"
 """The user's question."""
+
+DIALOGUE = "dialogue"
+"""The questions of a dialogue about the volume, in order (:mod:`bundle.inference.dialogue`)."""
+
+TURN = "turn"
+"""The turn number (from 1) of a dialogue turn's entry."""
+
+DIALOGUE_NAME = "dialogue_name"
+"""The volume name of a dialogue turn's entry (its :data:`NAME` is ``NAME_turnK``)."""
 
 SLICES = "slices"
 """Per-slice predictions (:class:`bundle.inference.inferer.SlicePrediction`) of slices holding the target."""
@@ -50,3 +61,7 @@ RESULT_FILE = "result"
 OVERLAY_FILE = "overlay"
 OUTPUT_SUFFIXES = {MASK_FILE: "_mask.nii.gz", RESULT_FILE: "_result.json", OVERLAY_FILE: "_overlay.png"}
 """Output kind -> file name suffix after the volume name (``OUT/NAME_mask.nii.gz`` ...)."""
+
+DIALOGUE_FILE = "dialogue"
+DIALOGUE_SUFFIX = "_dialogue.json"
+"""``OUT/NAME_dialogue.json``: the summary of a dialogue's turns."""

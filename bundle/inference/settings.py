@@ -12,6 +12,8 @@ from typing import Any
 
 from monai.transforms import MapTransform
 
+from bundle.inference import keys as K
+from bundle.prompts import Turn
 from bundle.user_text import UserText, command_line_text, read_user_text
 from common.errors import ConfigError
 from networks.config import flag
@@ -86,7 +88,7 @@ def check_query_fits(
 
     Args:
         prompts: the model's :class:`bundle.prompts.PromptBuilder`.
-        entries: datalist entries with their ``query``.
+        entries: datalist entries with their ``query`` (or ``dialogue``: each turn after the earlier ones).
         max_new_tokens: longest generated answer.
         generate_answer: whether an answer is generated (the ``generate_answer`` setting).
 
@@ -94,10 +96,16 @@ def check_query_fits(
         ConfigError: naming config 'query', the limit and where it comes from.
     """
     generating = flag(generate_answer, "generate_answer")
-    for question in dict.fromkeys(entry["query"] for entry in entries):
-        try:
-            prompts.inference_example(question)
-            if generating:
-                prompts.check_length(question, len(prompts.prompt_ids(question)) + int(max_new_tokens))
-        except ConfigError as exc:
-            raise ConfigError(f"config 'query': {exc}") from None
+    for entry in entries:
+        questions = entry.get(K.DIALOGUE) or [entry[K.QUERY]]
+        # the longest history: every earlier turn found its target (its answer holds every candidate)
+        history = []
+        for question in questions:
+            try:
+                prompts.inference_example(question, history)
+                if generating:
+                    length = len(prompts.prompt_ids(question, history)) + int(max_new_tokens)
+                    prompts.check_length(question, length, earlier_turns=len(history))
+            except ConfigError as exc:
+                raise ConfigError(f"config '{'dialogue' if len(questions) > 1 else 'query'}': {exc}") from None
+            history.append(Turn(question, prompts.answer()))

@@ -22,6 +22,8 @@ def describe_volume(output: Mapping[str, Any]) -> list[str]:
     else:
         found = "no target found"
     lines = [f"{output[K.NAME]}: {found}"]
+    if K.TURN in output:
+        lines.append(f"  question: {str(output[K.QUERY])!r}")
     answer = output.get(K.ANSWER)
     if answer is not None:
         preview = answer if len(answer) <= ANSWER_PREVIEW_CHARS else answer[:ANSWER_PREVIEW_CHARS] + "..."
@@ -52,7 +54,8 @@ class InferenceSummary:
         """Adds the volumes of the iteration that just completed (entries and outputs after postprocessing)."""
         for entry, output in zip(engine.state.batch, engine.state.output):
             self.lines += describe_volume({**entry, **output})
-            self.volumes += 1
+            # a dialogue's turns are entries of one volume: it is counted at its first turn
+            self.volumes += int(entry.get(K.TURN, 1) == 1)
 
     def report(self, engine: Engine) -> None:
         """Prints the summary."""

@@ -11,6 +11,7 @@ from bundle.prompts import (
     IGNORE_INDEX,
     LABEL_QUESTIONS,
     PromptBuilder,
+    Turn,
     label_question,
     pad_conversations,
     reasoning_question,
@@ -110,3 +111,59 @@ def test_a_tokenized_conversation_runs_through_the_model(tiny):
             sam_pixel_values=torch.rand(2, 3, model.medsam.image_size, model.medsam.image_size),
         )
     assert torch.isfinite(out.lm_loss)
+
+
+def test_a_one_turn_dialogue_is_the_single_question_bit_for_bit(builder):
+    question = "Which organ filters blood?"
+    one = builder.dialogue([Turn(question, builder.answer())], label_every_answer=False)
+    single = builder.inference_example(question)
+    assert torch.equal(one.input_ids, single.input_ids) and torch.equal(one.labels, single.labels)
+    assert one.answer_start is None and single.answer_start is None
+    assert torch.equal(builder.inference_example(question, ()).input_ids, single.input_ids)
+    assert builder.prompt_ids(question, ()) == builder.prompt_ids(question)
+
+
+THREE_TURNS = [
+    Turn("Where is the left kidney?", "It is [SEG] and [BBOX]. It lies beside the spine."),
+    Turn("And the one on the other side?", "It is [SEG] and [BBOX]."),
+    Turn("Which of the two is larger?", "It is [SEG] and [BBOX]. The right one."),
+]
+
+
+@pytest.mark.parametrize("every", [True, False], ids=["every answer", "last answer"])
+def test_a_three_turn_dialogue_labels_answers_only_and_reads_the_last_turns_candidates(builder, every):
+    conv = builder.dialogue(THREE_TURNS, label_every_answer=every)
+    ids, labels, tokenizer = conv.input_ids, conv.labels, builder.tokenizer
+    assert int((ids == builder.image_token_id).sum()) == NUM_IMAGE_TOKENS  # the image comes once, in turn 1
+    assert int((ids == tokenizer.bos_token_id).sum()) == 1 and int((ids == tokenizer.eos_token_id).sum()) == 3
+    labelled = labels != IGNORE_INDEX
+    assert torch.equal(labels[labelled], ids[labelled])
+    # the labelled spans are the answers (each ending with its </s>); nothing of a question is labelled
+    spans = tokenizer.decode(ids[labelled]).replace(tokenizer.eos_token, "|").split("|")[:-1]
+    answers = [t.answer for t in (THREE_TURNS if every else THREE_TURNS[-1:])]
+    assert [s.strip() for s in spans] == answers
+    assert "[INST]" not in tokenizer.decode(ids[labelled]) and "Which" not in tokenizer.decode(ids[labelled])
+    start = conv.answer_start
+    assert tokenizer.decode(ids[start:]).replace(tokenizer.eos_token, "").strip() == THREE_TURNS[-1].answer
+    seg, box = (tokenizer.convert_tokens_to_ids(t) for t in ("[SEG]", "[BBOX]"))
+    positions = candidate_state_positions(ids[None], [seg, box], start=torch.tensor([start]))[0]
+    assert start - 1 <= int(positions[0]) < int(positions[1])
+    assert int((ids[start:] == seg).nonzero()[0]) + start - 1 == int(positions[0])
+
+
+def test_padding_carries_each_rows_answer_start(builder):
+    short = builder.inference_example("Where is the liver?")
+    long = builder.inference_example("Which of the two is larger?", THREE_TURNS[:2])
+    for side in ("right", "left"):
+        padded = pad_conversations([short, long], builder.tokenizer.pad_token_id, side)
+        pad = len(long.input_ids) - len(short.input_ids)
+        assert padded["answer_start"].tolist() == [pad if side == "left" else 0, long.answer_start]
+    assert "answer_start" not in pad_conversations([short], builder.tokenizer.pad_token_id)
+
+
+def test_a_dialogue_too_long_for_the_model_says_so(builder):
+    tight = PromptBuilder(
+        builder.tokenizer, NUM_IMAGE_TOKENS, max_positions=len(builder.dialogue(THREE_TURNS[:2]).input_ids)
+    )
+    with pytest.raises(ConfigError, match="the dialogue is too long: with its 2 earlier turns"):
+        tight.inference_example("Which of the two is larger?", THREE_TURNS[:2])

@@ -54,3 +54,25 @@ def test_presence_logit_is_the_first_candidate_against_the_rejection_token():
     probs = logits.softmax(dim=-1)
     expected = probs[:, SEG] / (probs[:, SEG] + probs[:, REJ])
     assert torch.allclose(scores, expected)
+
+
+def test_only_the_current_answer_is_read_when_rows_hold_earlier_turns():
+    # row 0: an earlier turn found its target, the current one reads its own candidates; row 1: an earlier
+    # turn was rejected, the current one is rejected too; row 2: an earlier rejection, the current turn accepts
+    ids = torch.tensor(
+        [
+            [1, SEG, 4, BOX, 2, 5, SEG, 4, BOX, 2],
+            [1, REJ, 2, 5, 6, REJ, 2, PAD, PAD, PAD],
+            [1, REJ, 2, 5, SEG, 4, BOX, 2, PAD, PAD],
+        ]
+    )
+    start = torch.tensor([6, 4, 3])
+    assert candidate_state_positions(ids, [SEG, BOX], REJ, start).tolist() == [[5, 7], [4, 4], [3, 5]]
+    with pytest.raises(InputError, match="2 times"):
+        candidate_state_positions(ids[:1], [SEG, BOX], REJ)  # read as one turn, the row is malformed
+
+
+def test_the_current_answer_still_needs_each_candidate_once():
+    ids = torch.tensor([[1, SEG, 4, BOX, 2, 5, 4, BOX, 2]])
+    with pytest.raises(InputError, match="candidate token 0"):
+        candidate_state_positions(ids, [SEG, BOX], REJ, torch.tensor([5]))
