@@ -13,6 +13,7 @@ phantom CT volume and measures, side by side:
 - the workflow end to end (load -> slices -> model -> mask, json and overlay written) for each
   batch size, masks and boxes only and with the one generated answer: seconds per volume, slices/s;
 - the model alone on the loaded volume (the inferer's teacher-forced batches, no I/O): slices/s;
+  and again with the slices' CLIP and SAM encodings cached, as a session's follow-up questions run;
 - an explanation of ``--max-new-tokens`` tokens on every slice (masks + batched ``generate()``);
 - a LISA-style loop: per slice, batch 1, ``generate()`` then the mask, on ``--lisa-slices`` slices;
 - the ceiling: measured matmul rate / FLOPs per slice (``bench/flops.py``; torch's FLOP counter
@@ -58,11 +59,13 @@ from bench.common import (  # noqa: E402
 from bench.flops import slice_flops  # noqa: E402
 from bundle.engines import precision  # noqa: E402
 from bundle.inference.answer import CACHES  # noqa: E402
+from bundle.inference.encodings import SliceEncodings  # noqa: E402
 from bundle.inference.inferer import batches, slice_batch  # noqa: E402
 from networks.compile import COMPILE_PARTS  # noqa: E402
 from networks.llava import ATTENTION_IMPLEMENTATIONS  # noqa: E402
 from transforms import keys as TK  # noqa: E402
 from transforms.preprocess import clip_preprocess, medsam_preprocess  # noqa: E402
+from transforms.reassemble import empty_mask_volume  # noqa: E402
 from transforms.slicing import iter_slices  # noqa: E402
 
 QUERY = "Where is the liver?"
@@ -146,7 +149,9 @@ class Bench:
         self.sizes = {key: parser.get_parsed_content(key) for key in SIZE_KEYS}
         entry = parser.get_parsed_content("datalist")[0]
         loaded = parser.get_parsed_content("preprocessing")(dict(entry))
-        self.slices = list(iter_slices(loaded[TK.IMAGE].to(self.device), self.inferer.slice_axis))
+        volume = loaded[TK.IMAGE].to(self.device)
+        self.slices = list(iter_slices(volume, self.inferer.slice_axis))
+        self.mask = empty_mask_volume(volume)  # the inferer writes each slice's mask into it
         self.seq_len = len(self.prompts.inference_example(QUERY).input_ids)
         self.amp = parser.get_parsed_content("amp"), parser.get_parsed_content("amp_kwargs")
         self.answer_cache = args.answer_cache
@@ -167,7 +172,13 @@ class Bench:
         """The inferer's teacher-forced batches on already loaded slices (no I/O)."""
         self.inferer.batch_size = batch_size
         with torch.no_grad(), self.autocast():
-            self.inferer.segment(slices, self.network, QUERY, "")
+            self.inferer.segment(slices, self.network, QUERY, "", self.mask)
+
+    def follow_up(self, slices: list[dict], batch_size: int, encodings: SliceEncodings) -> None:
+        """The same batches with the slices' encodings cached (a session's follow-up question; filled on first call)."""
+        self.inferer.batch_size = batch_size
+        with torch.no_grad(), self.autocast():
+            self.inferer.segment(slices, self.network, QUERY, "", self.mask, encodings=encodings)
 
     def sam_encoder(self, slices: list[dict], batch_size: int) -> None:
         """The frozen SAM image encoder alone on the slices (preprocessing included)."""
@@ -182,7 +193,7 @@ class Bench:
         with torch.no_grad(), self.autocast():
             for batch in batches(slices, batch_size):
                 self.inferer.batch_size = batch_size
-                self.inferer.segment(batch, self.network, QUERY, "")
+                self.inferer.segment(batch, self.network, QUERY, "", self.mask)
                 generate(self.network, self.prompts, [s[TK.IMAGE] for s in batch], tokens, self.answer_cache)
 
     def lisa_loop(self, slices: list[dict], tokens: int) -> None:
@@ -191,7 +202,7 @@ class Bench:
             for item in slices:
                 generate(self.network, self.prompts, [item[TK.IMAGE]], tokens, self.answer_cache)
                 self.inferer.batch_size = 1
-                self.inferer.segment([item], self.network, QUERY, "")
+                self.inferer.segment([item], self.network, QUERY, "", self.mask)
 
     def timed(self, fn, repeats: int) -> tuple[float, float, float]:
         """(best seconds over ``repeats`` calls of ``fn`` after one warm-up call, peak memory GiB, warm-up seconds)."""
@@ -231,6 +242,13 @@ def measure(bench: Bench, args: argparse.Namespace, mode: str) -> list[tuple]:
     for batch_size in args.batch_sizes:
         add("model only, masks+boxes", batch_size, lambda: bench.segment(bench.slices, batch_size), n)
     batch_size = max(args.batch_sizes)
+    encodings = SliceEncodings()  # the untimed warm-up call fills it: the timed calls are follow-ups
+    add(
+        "model only, cached encodings (follow-up)",
+        batch_size,
+        lambda: bench.follow_up(bench.slices, batch_size, encodings),
+        n,
+    )
     add("SAM image encoder alone", batch_size, lambda: bench.sam_encoder(bench.slices, batch_size), n)
     explained, tokens = bench.slices[: args.explain_slices], args.max_new_tokens
     add(f"model only, + {tokens}-token answer per slice", args.explain_batch,
