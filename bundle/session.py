@@ -26,9 +26,9 @@ from monai.bundle import ConfigParser
 
 from bundle.engines.precision import autocast
 from bundle.inference import keys as K
-from bundle.inference.dialogue import Dialogue, SaveDialogueSummary
+from bundle.inference.dialogue import Dialogue, SaveDialogueSummary, turn_entry
 from bundle.inference.inputs import datalist
-from bundle.inference.outputs import OutputLayout, turn_name
+from bundle.inference.outputs import OutputLayout
 from bundle.inference.settings import check_query, check_query_fits
 from common.errors import DataError
 
@@ -47,7 +47,6 @@ class Session:
     """
 
     def __init__(self, parser: ConfigParser) -> None:
-        self.parser = parser
         # the workflow's own set-up first: its log filters, one-line errors and seed (a random-weights model
         # is the same as the workflow's)
         parser.get_parsed_content("initialize")
@@ -128,13 +127,10 @@ class Session:
         text = check_query(question)
         earlier = [past.question for past in self.dialogue.turns]
         check_query_fits(self.prompts, [{K.QUERY: text, K.DIALOGUE: [*earlier, text]}], *self.answer_settings)
-        number = len(self.turns) + 1
-        name = turn_name(self.name, number)
-        for kind in K.OUTPUT_SUFFIXES:
-            self.layout.claim(name, kind)
+        entry = turn_entry(self.entry, len(self.turns) + 1, text)
+        self.layout.check_free([entry])  # before any model work, as the workflow's pre-flight
         with torch.no_grad(), autocast(self.device, self.amp, self.amp_kwargs):
-            outputs = self.dialogue.ask(self.inferer, self.volume, self.network, text)
-        entry = {**self.entry, K.NAME: name, K.QUERY: text, K.TURN: number, K.DIALOGUE_NAME: self.name}
+            outputs = self.dialogue.ask(self.inferer, self.volume, self.network, text, entry[K.NAME])
         turn = self.postprocessing({**entry, **outputs})
         self.turns.append(turn)
         return turn

@@ -32,6 +32,7 @@ from bundle.inference.inferer import PastTurn, SliceInferer
 from bundle.inference.outputs import OutputLayout, turn_name
 from common.errors import DataError
 from common.files import write_json
+from transforms.keys import FILENAME
 
 
 def read_dialogue(path: str | os.PathLike) -> list[str]:
@@ -78,7 +79,9 @@ class Dialogue:
         """The number (from 1) the next question will have."""
         return len(self.turns) + 1
 
-    def ask(self, inferer: SliceInferer, volume: MetaTensor, network: torch.nn.Module, question: str) -> dict[str, Any]:
+    def ask(
+        self, inferer: SliceInferer, volume: MetaTensor, network: torch.nn.Module, question: str, name: str = ""
+    ) -> dict[str, Any]:
         """Answers ``question`` after the earlier turns; returns the inferer's outputs (see :class:`SliceInferer`).
 
         Args:
@@ -86,8 +89,8 @@ class Dialogue:
             volume: the preprocessed (C, X, Y, Z) volume on the model's device (the same for every turn).
             network: the MediSee model in eval mode.
             question: the question.
+            name: the turn's output name, for the progress bar.
         """
-        name = turn_name(self.name, self.next_turn)
         outputs = inferer(volume, network, query=question, name=name, history=self.turns, encodings=self.encodings)
         self.turns.append(PastTurn(str(question), frozenset(p.index for p in outputs[K.SLICES])))
         return outputs
@@ -95,6 +98,12 @@ class Dialogue:
     def new(self) -> None:
         """Forgets the earlier turns (the slice encodings stay: the volume is the same)."""
         self.turns.clear()
+
+
+def turn_entry(entry: Mapping[str, Any], number: int, question: str) -> dict[str, Any]:
+    """The entry of turn ``number`` (from 1) of a dialogue about ``entry``'s volume: named ``NAME_turnK``, asking ``question``."""
+    name = entry[K.NAME]
+    return {**entry, K.NAME: turn_name(name, number), K.QUERY: question, K.TURN: number, K.DIALOGUE_NAME: name}
 
 
 def turn_line(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -138,6 +147,6 @@ class SaveDialogueSummary:
         """Writes the summary of volume ``name``'s turns (atomically); returns its path."""
         path = self.layout.claim(name, K.DIALOGUE_FILE)
         image = turns[0][K.IMAGE]
-        source = image.meta.get("filename_or_obj") if isinstance(image, MetaTensor) else image
+        source = image.meta.get(FILENAME) if isinstance(image, MetaTensor) else image
         write_json(path, {"image": None if source is None else str(source), "turns": [turn_line(t) for t in turns]})
         return path

@@ -23,8 +23,7 @@ from torch.utils.data import DataLoader
 
 from bundle.engines.precision import engine_autocast
 from bundle.inference import keys as K
-from bundle.inference.dialogue import Dialogue
-from bundle.inference.outputs import turn_name
+from bundle.inference.dialogue import Dialogue, turn_entry
 
 
 def no_collation(entries: list[dict]) -> list[dict]:
@@ -77,8 +76,8 @@ class VolumeEvaluator(SupervisedEvaluator):
         """Infers every volume of the batch; returns one output dictionary per volume (per turn of a dialogue)."""
         entries, outputs = [], []
         for entry in batchdata:
-            for turn_entry, output in self.infer_entry(engine, entry):
-                entries.append(turn_entry)
+            for item, output in self.infer_entry(engine, entry):
+                entries.append(item)
                 outputs.append(output)
         # postprocessing and the handlers pair each output with its entry: a dialogue's turns are entries
         engine.state.batch, engine.state.output = entries, outputs
@@ -96,10 +95,9 @@ class VolumeEvaluator(SupervisedEvaluator):
         volume = entry[K.IMAGE].to(engine.state.device, non_blocking=engine.non_blocking)
         dialogue = Dialogue(entry[K.NAME])
         for question in questions:
-            turn = {**entry, K.NAME: turn_name(entry[K.NAME], dialogue.next_turn), K.QUERY: question}
-            turn.update({K.TURN: dialogue.next_turn, K.DIALOGUE_NAME: entry[K.NAME]})
+            turn = turn_entry(entry, dialogue.next_turn, question)
             with engine.mode(engine.network), engine_autocast(engine):
-                outputs = dialogue.ask(engine.inferer, volume, engine.network, question)
+                outputs = dialogue.ask(engine.inferer, volume, engine.network, question, turn[K.NAME])
             yield turn, outputs
 
     @staticmethod

@@ -236,12 +236,13 @@ class SliceInferer(Inferer):
         its slice masks twice. ``history`` and ``encodings`` are as for :meth:`__call__`.
         """
         shared = None if history else self.prompts.inference_example(query)
+        made: dict[tuple[bool, ...], TokenizedConversation] = {}
         pad_token_id = self.prompts.tokenizer.pad_token_id
         predictions: list[SlicePrediction] = []
         with tqdm(total=len(slices), desc=name or "slices", unit="slice", disable=not self.progress) as bar:
             for batch in batches(slices, self.batch_size):
                 indices = [int(item[TK.SLICE_INDEX]) for item in batch]
-                conversation = shared if shared is not None else self.slice_conversations(query, history, indices)
+                conversation = shared if shared is not None else self.slice_conversations(query, history, indices, made)
                 cached = encodings is not None and encodings.holds(indices)
                 inputs = slice_batch(network, [s[TK.IMAGE] for s in batch], conversation, pad_token_id, not cached)
                 if encodings is None:
@@ -275,10 +276,25 @@ class SliceInferer(Inferer):
             prediction.pixels = int(torch.count_nonzero(spatial.select(self.slice_axis, prediction.index)))
 
     def slice_conversations(
-        self, query: str, history: Sequence[PastTurn], indices: Sequence[int]
+        self,
+        query: str,
+        history: Sequence[PastTurn],
+        indices: Sequence[int],
+        made: dict[tuple[bool, ...], TokenizedConversation] | None = None,
     ) -> list[TokenizedConversation]:
-        """The teacher-forced conversation of each slice of ``indices``, after the dialogue's earlier turns."""
-        return [self.prompts.inference_example(query, self.history_on(history, index)) for index in indices]
+        """The teacher-forced conversation of each slice of ``indices``, after the dialogue's earlier turns.
+
+        Slices whose earlier turns were answered alike share one conversation: each is tokenised once,
+        kept in ``made`` (pass the same dict for every batch of a volume).
+        """
+        made = {} if made is None else made
+        conversations = []
+        for index in indices:
+            pattern = tuple(index in past.found for past in history)
+            if pattern not in made:
+                made[pattern] = self.prompts.inference_example(query, self.history_on(history, index))
+            conversations.append(made[pattern])
+        return conversations
 
     def history_on(self, history: Sequence[PastTurn], index: int) -> list[Turn]:
         """The earlier turns as slice ``index``'s conversation holds them: each answered as found there or not."""

@@ -96,8 +96,8 @@ def check_query_fits(
         ConfigError: naming config 'query', the limit and where it comes from.
     """
     generating = flag(generate_answer, "generate_answer")
-    for entry in entries:
-        questions = entry.get(K.DIALOGUE) or [entry[K.QUERY]]
+    # a folder of volumes asks them all the same: each question (or dialogue) is checked once
+    for questions in dict.fromkeys(tuple(entry.get(K.DIALOGUE) or [entry[K.QUERY]]) for entry in entries):
         # the longest history: every earlier turn found its target (its answer holds every candidate)
         history = []
         for question in questions:
