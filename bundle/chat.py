@@ -31,12 +31,17 @@ from common.files import config_list
 
 COMMANDS = {"/new": "forget the dialogue", "/save": "write the dialogue summary", "/quit": "save and end"}
 PROMPT = "> "
+DESCRIPTION = (
+    "Ask questions about one volume, turn by turn: the model is built and the volume encoded once. Type a question; "
+    "/new forgets the dialogue, /save writes NAME_dialogue.json, /quit (or the end of input) saves and ends. "
+    "Model options follow as --id value (the inference config ids: --checkpoint DIR, --batch_size 4, ...)."
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The chat's own options (model options follow as ``--id value``)."""
     parser = argparse.ArgumentParser(
-        prog="python -m bundle.chat", description=__doc__.split("\n\n")[1], formatter_class=DefaultsHelpFormatter
+        prog="python -m bundle.chat", description=DESCRIPTION, formatter_class=DefaultsHelpFormatter
     )
     parser.add_argument("--image", required=True, help="the volume: a NIfTI file or a DICOM series folder")
     parser.add_argument(
