@@ -12,8 +12,8 @@ from typing import Any
 import ignite.distributed as idist
 from ignite.engine import Engine, Events
 
-from bundle.metrics import METRIC_NAMES, PRESENCE_METRIC_NAMES, metric_key
-from bundle.prompts import QUERY_KINDS
+from bundle.metrics import METRIC_NAMES, PRESENCE_METRIC_NAMES, metric_key, turn_key
+from bundle.prompts import MAX_TURNS, QUERY_KINDS
 from common.files import write_json
 
 logger = logging.getLogger(__name__)
@@ -63,11 +63,12 @@ class MetricsJsonWriter:
             logger.warning("metrics %s are not attached to the engine; %s omits them", missing, self.path)
         names = self.metric_names + self.optional_names
         summary: dict[str, Any] = {name: float(metrics[name]) for name in names if name in metrics}
-        for kind in QUERY_KINDS:
-            keys = {name: metric_key(name, kind) for name in names}
-            values = {name: float(metrics[key]) for name, key in keys.items() if key in metrics}
+        groups = {kind: lambda name, kind=kind: metric_key(name, kind) for kind in QUERY_KINDS}
+        groups |= {f"turn{k}": lambda name, k=k: turn_key(name, k) for k in range(1, MAX_TURNS + 1)}
+        for group, key_of in groups.items():
+            values = {name: float(metrics[key_of(name)]) for name in names if key_of(name) in metrics}
             if values:
-                summary[kind] = values
+                summary[group] = values
         return summary
 
 
@@ -96,13 +97,19 @@ METRIC_HEADINGS = {
     "negatives_with_mask": "negatives w/ mask",
 }
 """Column heading of each metric in the printed table (as the README's)."""
-KIND_ROWS = {"label": "label question", "short": "short reasoning question", "long": "long reasoning question"}
+KIND_ROWS = {
+    "label": "label question",
+    "short": "short reasoning question",
+    "long": "long reasoning question",
+    "follow_up": "follow-up question",
+}
 
 
 def metrics_table(summary: Mapping[str, Any]) -> str:
     """The metrics of :meth:`MetricsJsonWriter.summary` as a Markdown table: one row per query kind, then all."""
     names = [name for name in METRIC_HEADINGS if name in summary]
     rows = [(KIND_ROWS[kind], summary[kind]) for kind in QUERY_KINDS if kind in summary] + [("all", summary)]
+    rows += [(f"turn {k}", summary[f"turn{k}"]) for k in range(1, MAX_TURNS + 1) if f"turn{k}" in summary]
     lines = [
         "| query kind | " + " | ".join(METRIC_HEADINGS[n] for n in names) + " |",
         "|" + " --- |" * (len(names) + 1),
@@ -173,9 +180,10 @@ VOLUME_TABLE_COLUMNS = (
 
 
 def volume_table(summary: Mapping[str, Any]) -> str:
-    """The volume-level summary as a Markdown table: overall, per query kind, per label."""
+    """The volume-level summary as a Markdown table: overall, per query kind, per dialogue turn, per label."""
     rows = [("all", summary["overall"])]
     rows += [(f"{kind} questions", values) for kind, values in summary["kinds"].items()]
+    rows += [(f"turn {turn}", values) for turn, values in summary.get("turns", {}).items()]
     rows += list(summary["labels"].items())
 
     def cell(value: Any) -> str:

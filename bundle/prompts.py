@@ -10,8 +10,9 @@ first candidate's place, after the same words, so one state decides between the 
 
 A dialogue continues the conversation in Mistral-instruct's multi-turn form,
 ``<s>[INST] <image>\n{q1} [/INST] {a1}</s>[INST] {q2} [/INST] {a2}</s>``: the image comes once, in
-the first turn, and each answer holds its own candidate (or rejection) tokens. The candidate states
-are read in the last answer only (``answer_start``); earlier answers are context.
+the first turn, and each answer holds its own candidate (or rejection) tokens. At inference the
+candidate states are read in the last answer only (``answer_start``); earlier answers are context.
+In training every answer is labelled and read (``answer_spans``), each for its own target.
 
 Teacher-forced inference uses the same answer prefix as training, so each candidate state is read
 in the context it was trained in. (The released evaluation forced "[SEG] and [BBOX]." without
@@ -30,7 +31,11 @@ from transformers import PreTrainedTokenizerBase
 from common.errors import ConfigError
 from networks.medisee import IGNORE_INDEX
 
-QUERY_KINDS = ("label", "short", "long")
+QUERY_KINDS = ("label", "short", "long", "follow_up")
+"""Question kinds: plain label questions, short and long reasoning questions, and follow-ups in a dialogue
+(a question that refers to an earlier turn, e.g. "And the one on the other side?")."""
+MAX_TURNS = 8
+"""The longest dialogue a dataset may ask for and metrics split by turn (conversations grow by every turn)."""
 
 LABEL_QUESTIONS = (
     "Please segment and locate the {class_name} in this image.",
@@ -56,11 +61,14 @@ class TokenizedConversation:
         labels: (L,) ids on answer positions, ``IGNORE_INDEX`` elsewhere.
         answer_start: where the last answer begins, for a conversation of several turns (its
             candidate tokens are the ones read); None for one turn (the whole row is read).
+        answer_spans: (start, end) of every answer, in turn order: where each turn's candidate
+            tokens are read when every turn has a target (training on dialogues).
     """
 
     input_ids: torch.Tensor
     labels: torch.Tensor
     answer_start: int | None = None
+    answer_spans: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -221,11 +229,12 @@ class PromptBuilder:
             raise ConfigError("a dialogue needs at least one turn")
         ids: list[int] = []
         labels: list[int] = []
-        start = 0
+        spans = []
         for k, turn in enumerate(turns):
             prompt = self._instruction_ids(turn.question, first=k == 0)
             answer = self._answer_ids(turn.answer)
             start = len(ids) + len(prompt)
+            spans.append((start, start + len(answer)))
             labelled = label_every_answer or k == len(turns) - 1
             ids += prompt + answer
             labels += [IGNORE_INDEX] * len(prompt) + (answer if labelled else [IGNORE_INDEX] * len(answer))
@@ -233,7 +242,8 @@ class PromptBuilder:
         return TokenizedConversation(
             torch.tensor(ids, dtype=torch.long),
             torch.tensor(labels, dtype=torch.long),
-            answer_start=start if len(turns) > 1 else None,
+            answer_start=spans[-1][0] if len(turns) > 1 else None,
+            answer_spans=tuple(spans),
         )
 
     def training_example(

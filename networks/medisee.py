@@ -3,7 +3,9 @@
 One forward pass over a padded batch of conversations (each row one target) returns mask
 logits, boxes, the LM loss on the answer tokens when labels are given, and the candidate and
 fused states. Several rows may share one image (``image_index``): CLIP and the SAM image
-encoder then run once per image.
+encoder then run once per image. A row may also be a dialogue with a target per turn
+(``turn_row``): the language model runs once over it, and each turn's answer is read for its own
+mask, box and presence.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class InputSizes(NamedTuple):
 
 @dataclass
 class MediSeeOutput:
-    """What :meth:`MediSee.forward` returns (B rows).
+    """What :meth:`MediSee.forward` returns: B readings, one per row (or R, one per turn with ``turn_row``).
 
     Attributes:
         low_res_masks: (B, 1, h, w) SAM decoder logits.
@@ -61,7 +63,7 @@ class MediSeeOutput:
         det_state: (B, H) h_det.
         seg_weights: (B, n) R_s weights.
         det_weights: (B, n) R_d weights.
-        last_hidden_state: (B, L, H), only when requested (similarity loss, analysis).
+        last_hidden_state: (B, L, H) per conversation row, only when requested (similarity loss, analysis).
         presence_logits: (B,) logit of "the target is on the image" (first candidate against the
             rejection token at the decision state), or None without a rejection token.
     """
@@ -216,6 +218,8 @@ class MediSee(nn.Module):
         output_hidden_states: bool = False,
         clip_image_features: torch.Tensor | None = None,
         answer_start: torch.Tensor | None = None,
+        answer_end: torch.Tensor | None = None,
+        turn_row: torch.Tensor | None = None,
     ) -> MediSeeOutput:
         """Runs MediSee on a padded batch.
 
@@ -235,6 +239,11 @@ class MediSee(nn.Module):
             output_hidden_states: also return the last hidden states.
             answer_start: (B,) first position of each row's current answer, for rows that hold earlier
                 turns of a conversation (their candidate tokens are context); None: one turn per row.
+                With ``turn_row``: (R,) the first position of each reading's answer.
+            answer_end: (R,) the position after each reading's answer (with ``turn_row``); None: the row's end.
+            turn_row: (R,) the row each reading is taken from, for dialogue rows with a target per turn
+                (a row read once per turn, in the span ``answer_start`` .. ``answer_end``); None: one
+                reading per row. Every output but ``lm_loss`` and ``last_hidden_state`` is per reading.
         """
         batch = input_ids.shape[0]
         device = input_ids.device
@@ -253,10 +262,17 @@ class MediSee(nn.Module):
         hidden = self.language_hidden_states(input_ids, attention_mask, clip_image_features, image_index)
         lm_loss = self.answer_loss(hidden, labels) if labels is not None else None
 
+        if turn_row is not None:
+            turn_row = turn_row.to(device)
+            input_ids, image_index, original_sizes = (
+                input_ids[turn_row],
+                image_index[turn_row],
+                original_sizes[turn_row],
+            )
         positions = candidate_state_positions(
-            input_ids, self.candidate_token_ids, self.rejection_token_id, answer_start
+            input_ids, self.candidate_token_ids, self.rejection_token_id, answer_start, answer_end
         )
-        candidates = gather_candidate_states(hidden, positions)
+        candidates = gather_candidate_states(hidden, positions, turn_row)
         presence = self.presence(candidates)
         h_seg, seg_weights = self.seg_router(candidates)
         h_det, det_weights = self.det_router(candidates)

@@ -10,6 +10,13 @@ at that rate, replaced by a question about a structure that is not on the image,
 without any target are kept (their rows are all negatives); in ``eval`` mode each image adds
 negatives at the same rate (at least one), chosen deterministically and asked every kind they have.
 Readers need not know: the base class asks them only about their own targets.
+
+With dialogue pools (:mod:`bundle.data.dialogues`) a training row, at ``dialogue_fraction``, goes on
+into follow-up turns, each with its own target (the follow-up's label on this image, or a rejection
+when it is not there): one conversation row, read once per turn. In ``eval`` mode each target with
+follow-ups adds a dialogue per follow-up (its label question, then the follow-up, then one more when
+the follow-up's target has follow-ups of its own); only the follow-up turns are read, so the single
+questions are not counted twice.
 """
 
 from __future__ import annotations
@@ -21,7 +28,8 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import Dataset
 
-from bundle.data.negatives import Negative, NegativeSampler
+from bundle.data.dialogues import NOTHING, DialogueSampler, FollowUp
+from bundle.data.negatives import LABEL, OTHER, Negative, NegativeSampler
 from bundle.data.queries import PromptPool, Query, QuestionSampler
 from bundle.prompts import QUERY_KINDS
 from common.errors import ConfigError
@@ -38,17 +46,36 @@ class Target:
         class_name: the target's label name.
         query: the question asked about it.
         box: ground-truth normalised xyxy box when the dataset gives one; else it comes from the mask.
+        read: whether the model is measured on this turn (False: a dialogue's first turn in ``eval``
+            mode, which the single questions already measure).
     """
 
     mask: torch.Tensor
     class_name: str
     query: Query
     box: torch.Tensor | None = None
+    read: bool = True
 
     @property
     def present(self) -> bool:
         """Whether the structure asked about is on the image (False: a negative, with an empty mask)."""
         return self.query.present
+
+
+@dataclass
+class TargetDialogue:
+    """A dialogue about one image: a target per turn, asked in order in one conversation."""
+
+    turns: list[Target]
+
+
+def turns_of(row: Target | TargetDialogue) -> list[Target]:
+    """The targets of a sample's row, in turn order (a single target is a one-turn row)."""
+    return row.turns if isinstance(row, TargetDialogue) else [row]
+
+
+Drawn = tuple[Hashable, str, Query]
+"""One drawn turn: its target key (or a :class:`bundle.data.negatives.Negative`), class name and query."""
 
 
 class TargetDataset(Dataset):
@@ -63,6 +90,8 @@ class TargetDataset(Dataset):
         negative_fraction: share of targets that are negative questions (0: none, the paper's setting).
         negatives: a :class:`bundle.data.negatives.NegativeSampler` with other settings (overrides
             ``negative_fraction``).
+        dialogues: follow-up pools and how often training rows become dialogues
+            (:class:`bundle.data.dialogues.DialogueSampler`); in ``eval`` mode, given, follow-ups are asked too.
     """
 
     def __init__(
@@ -74,6 +103,7 @@ class TargetDataset(Dataset):
         seed: int = 0,
         negative_fraction: float = 0.0,
         negatives: NegativeSampler | None = None,
+        dialogues: DialogueSampler | None = None,
     ) -> None:
         if mode not in MODES:
             raise ConfigError(f"mode must be one of {MODES}, got {mode!r}")
@@ -89,9 +119,10 @@ class TargetDataset(Dataset):
         self.seed = seed
         self.epoch = 0
         self.negatives = negatives if negatives is not None else NegativeSampler(negative_fraction)
+        self.dialogues = dialogues
         self.label_set: list[str] = []
-        self._items: list[tuple[Hashable, list[Hashable], str | None]] = []
-        self._present: dict[Hashable, set[str]] = {}
+        self._items: list[tuple[Hashable, list[Hashable], str | None, tuple[FollowUp, ...]]] = []
+        self._present: dict[Hashable, dict[str, Hashable]] = {}
 
     # -- what subclasses provide ---------------------------------------------------------------
     def load_image(self, image_key: Hashable) -> torch.Tensor:
@@ -108,6 +139,10 @@ class TargetDataset(Dataset):
 
     def entry_pools(self, image_key: Hashable) -> Mapping[str, PromptPool] | None:
         """Per-image prompt pools (take precedence over the dataset's), if any."""
+        return None
+
+    def entry_dialogues(self, image_key: Hashable) -> Mapping[str, Sequence[FollowUp]] | None:
+        """Per-image follow-up pools (take precedence over the dataset's), if any."""
         return None
 
     def given_box(self, image_key: Hashable, target_key: Hashable) -> torch.Tensor | None:
@@ -129,19 +164,20 @@ class TargetDataset(Dataset):
         Images without targets are kept only when negatives are asked (their questions are all negatives).
         """
         images = [(key, list(targets)) for key, targets in images if targets or self.negatives.enabled]
-        self._present = {key: {self.class_name(key, t) for t in targets} for key, targets in images}
+        self._present = {key: {self.class_name(key, t): t for t in targets} for key, targets in images}
         labels = self.dataset_labels()
         self.label_set = sorted(set(labels) if labels is not None else set().union(*self._present.values()))
         self._items = []
         for position, (image_key, targets) in enumerate(images):
             if self.mode == "train":
-                self._items.append((image_key, targets, None))
+                self._items.append((image_key, targets, None, ()))
                 continue
             extra = self.entry_pools(image_key)
             for target in targets:
                 available = self.sampler.kinds_for(self.class_name(image_key, target), extra)
-                self._items += [(image_key, [target], kind) for kind in self.kinds if kind in available]
+                self._items += [(image_key, [target], kind, ()) for kind in self.kinds if kind in available]
             self._items += self._eval_negatives(position, image_key, len(targets), extra)
+            self._items += self._eval_dialogues(position, image_key, targets)
 
     def _eval_negatives(
         self, position: int, image_key: Hashable, positives: int, extra: Mapping[str, PromptPool] | None
@@ -152,7 +188,24 @@ class TargetDataset(Dataset):
         for _ in range(self.negatives.per_image(positives)):
             negative = self.negatives.choose(self.label_set, self._present[image_key], rng)
             available = self.negatives.kinds_for(negative, self.sampler, extra)
-            items += [(image_key, [negative], kind) for kind in self.kinds if kind in available]
+            items += [(image_key, [negative], kind, ()) for kind in self.kinds if kind in available]
+        return items
+
+    def _eval_dialogues(self, position: int, image_key: Hashable, targets: list[Hashable]) -> list[tuple]:
+        """The dialogue items of one image in eval mode: each target's label question, then each of its
+        follow-ups (and, when that one's target has follow-ups, one more, chosen by (seed, position))."""
+        if self.dialogues is None:
+            return []
+        extra = self.entry_dialogues(image_key)
+        items = []
+        for target in targets:
+            for follow_up in self.dialogues.follow_ups(self.class_name(image_key, target), extra):
+                chain = [follow_up]
+                rng = random.Random(f"{self.seed}/dialogues/{position}/{follow_up.question}")
+                more = self.dialogues.follow_ups(follow_up.target, extra) if follow_up.target else []
+                if more and self.dialogues.max_turns > 2:
+                    chain.append(rng.choice(more))
+                items.append((image_key, [target], "label", tuple(chain)))
         return items
 
     def set_epoch(self, epoch: int) -> None:
@@ -164,15 +217,18 @@ class TargetDataset(Dataset):
 
     def counts(self) -> dict[str, int]:
         """What the dataset holds, for a person: ``images`` (slices) with questions and ``questions`` (items)."""
-        return {"images": len({item[0] for item in self._items}), "questions": len(self._items)}
+        counts = {"images": len({item[0] for item in self._items}), "questions": len(self._items)}
+        dialogues = sum(1 for item in self._items if item[3])
+        return counts | ({"dialogues": dialogues} if dialogues else {})
 
-    def draw(self, index: int) -> tuple[Hashable, list[tuple[Hashable, str, Query]]]:
-        """Item ``index``'s image key and its (target key, class name, query) triples at this epoch, without pixels.
+    def draw(self, index: int) -> tuple[Hashable, list[list[Drawn]]]:
+        """Item ``index``'s image key and its rows at this epoch, without pixels: per row, the
+        (target key, class name, query) of each turn (one turn, or a dialogue's).
 
         The choice depends only on (seed, epoch, index), so a batch sampler can read the questions
         (and so the conversation lengths) before the item is loaded, and gets what ``__getitem__`` returns.
         """
-        image_key, targets, kind = self._items[index]
+        image_key, targets, kind, chain = self._items[index]
         epoch = self.epoch if self.mode == "train" else 0
         rng = random.Random(f"{self.seed}/{epoch}/{index}")
         if self.mode == "train" and len(targets) > self.max_targets:
@@ -180,17 +236,44 @@ class TargetDataset(Dataset):
         if self.mode == "train" and self.negatives.enabled:
             targets = self._with_negatives(image_key, targets, rng)
         extra = self.entry_pools(image_key)
-        drawn = []
+        rows = []
         for target in targets:
             if isinstance(target, Negative):
-                drawn.append((target, target.class_name, self.negatives.query(target, self.sampler, rng, extra, kind)))
-                continue
-            name = self.class_name(image_key, target)
-            query = (
-                self.sampler.sample(name, rng, extra) if kind is None else self.sampler.query(name, kind, rng, extra)
+                first = (target, target.class_name, self.negatives.query(target, self.sampler, rng, extra, kind))
+            else:
+                name = self.class_name(image_key, target)
+                query = (
+                    self.sampler.sample(name, rng, extra)
+                    if kind is None
+                    else self.sampler.query(name, kind, rng, extra)
+                )
+                first = (target, name, query)
+            rows.append([first, *self._follow_up_turns(image_key, first[1], chain, rng)])
+        return image_key, rows
+
+    def _follow_up_turns(
+        self, image_key: Hashable, class_name: str, chain: tuple[FollowUp, ...], rng: random.Random
+    ) -> list[Drawn]:
+        """The follow-up turns after a first turn about ``class_name``: ``chain`` (eval), or drawn (train)."""
+        if self.dialogues is None:
+            return []
+        extra = self.entry_dialogues(image_key)
+        if self.mode == "train":
+            chain = (
+                tuple(self.dialogues.chain(class_name, rng, extra))
+                if self.dialogues.continues(class_name, rng, extra)
+                else ()
             )
-            drawn.append((target, name, query))
-        return image_key, drawn
+        present = self._present[image_key]
+        turns = []
+        for follow_up in chain:
+            if follow_up.target is None:
+                turns.append((Negative(NOTHING, OTHER), NOTHING, follow_up.query(False)))
+            elif follow_up.target in present:
+                turns.append((present[follow_up.target], follow_up.target, follow_up.query(True)))
+            else:
+                turns.append((Negative(follow_up.target, LABEL), follow_up.target, follow_up.query(False)))
+        return turns
 
     def _with_negatives(self, image_key: Hashable, targets: list[Hashable], rng: random.Random) -> list[Hashable]:
         """Training targets, each replaced at ``negative_fraction`` by a negative (an image without targets
@@ -204,14 +287,25 @@ class TargetDataset(Dataset):
         ]
 
     def __getitem__(self, index: int) -> dict:
-        image_key, drawn = self.draw(index)
+        image_key, rows = self.draw(index)
         image = self.load_image(image_key)
-        out = []
         shape = tuple(image.shape[-2:])
-        for target, name, query in drawn:
-            if isinstance(target, Negative):
-                out.append(Target(torch.zeros(shape, dtype=torch.bool), name, query))
+        out = []
+        follow_up_item = self.mode == "eval" and bool(self._items[index][3])
+        for row in rows:
+            turns = [self._target(image_key, drawn, shape) for drawn in row]
+            if len(turns) == 1:
+                out.append(turns[0])
                 continue
-            mask = self.load_mask(image_key, target, shape)
-            out.append(Target(mask, name, query, self.given_box(image_key, target)))
+            # the single questions measure an eval dialogue's first turn already
+            turns[0].read = turns[0].read and not follow_up_item
+            out.append(TargetDialogue(turns))
         return {"image": image, "targets": out, "source": self.source(image_key)}
+
+    def _target(self, image_key: Hashable, drawn: Drawn, shape: tuple[int, int]) -> Target:
+        target, name, query = drawn
+        if isinstance(target, Negative) or query.answer is not None:
+            # a negative's target is empty; a text-only turn has none and is not read
+            return Target(torch.zeros(shape, dtype=torch.bool), name, query, read=query.answer is None)
+        mask = self.load_mask(image_key, target, shape)
+        return Target(mask, name, query, self.given_box(image_key, target))

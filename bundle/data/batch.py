@@ -3,8 +3,9 @@
 The training and evaluation collate (:class:`bundle.data.MediSeeCollate`) and the volume inferer
 (:class:`bundle.inference.SliceInferer`) both build it with :func:`build_batch`, so a slice reaches
 the model the same way in training, evaluation and inference. Rows are conversations (one question
-each); images are slices. Rows of one image share its CLIP and SAM inputs through ``image_index``,
-so the model encodes each image once.
+each, or a dialogue); images are slices. Rows of one image share its CLIP and SAM inputs through
+``image_index``, so the model encodes each image once. A training dialogue row has a target per
+turn: the model reads it once per turn (``turn_row``), and the targets are per reading.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from transforms.preprocess import clip_preprocess, medsam_preprocess
 
 @dataclass
 class MediSeeBatch:
-    """B conversation rows about N images, with the targets of each row when training or evaluating.
+    """B conversation rows about N images, with the targets of each reading when training or evaluating.
+
+    A reading is what the model answers: one per row, or one per turn of a dialogue row (``turn_row``).
+    The target fields (``masks`` ... ``sources``, ``turns``) and the label query are per reading.
 
     Attributes:
         input_ids: (B, L) prompt and answer token ids, padded.
@@ -32,7 +36,7 @@ class MediSeeBatch:
         sam_pixel_values: (N, 3, S, S) MedSAM inputs of the images (None: likewise).
         image_index: (B,) the image of each row.
         original_sizes: (B, 2) each row's image (H, W): masks come back at this size.
-        masks: per row, the (H, W) float target mask (empty list for inference).
+        masks: per reading, the (H, W) float target mask (empty list for inference).
         boxes: (B, 4) normalised xyxy target boxes.
         box_valid: (B,) False where the target mask is empty (no box to learn).
         present: (B,) False for questions about a structure that is not on the image.
@@ -45,7 +49,10 @@ class MediSeeBatch:
             {class} ..."), teacher-forced: the fine-tuning similarity loss compares against it.
         label_attention_mask: (B, L') its attention mask.
         answer_start: (B,) where each row's current answer begins, for rows holding earlier turns of a
-            dialogue (None: one turn per row).
+            dialogue (None: one turn per row); with ``turn_row``, (R,) where each reading's answer begins.
+        answer_end: (R,) where each reading's answer ends (with ``turn_row``).
+        turn_row: (R,) the row of each reading, when rows are read once per turn (None: once per row).
+        turns: per reading, its turn number in its dialogue (1 for a single question); empty: all 1.
     """
 
     input_ids: torch.Tensor
@@ -67,10 +74,28 @@ class MediSeeBatch:
     label_input_ids: torch.Tensor | None = None
     label_attention_mask: torch.Tensor | None = None
     answer_start: torch.Tensor | None = None
+    answer_end: torch.Tensor | None = None
+    turn_row: torch.Tensor | None = None
+    turns: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
         """The number of rows (conversations)."""
         return int(self.input_ids.shape[0])
+
+    @property
+    def num_readings(self) -> int:
+        """The number of readings (model outputs): rows, or their turns with ``turn_row``."""
+        return len(self) if self.turn_row is None else int(self.turn_row.shape[0])
+
+    def turn_numbers(self) -> list[int]:
+        """``turns``, or 1 for every reading of a batch that does not say."""
+        return self.turns if self.turns else [1] * self.num_readings
+
+    def reading_rows(self) -> torch.Tensor:
+        """(R,) the row of each reading (``turn_row``, or every row once)."""
+        if self.turn_row is not None:
+            return self.turn_row
+        return torch.arange(len(self), device=self.input_ids.device)
 
     def to(self, device: torch.device | str | None, non_blocking: bool = False, **kwargs) -> MediSeeBatch:
         """The same batch with its tensors (and lists of tensors) on ``device``.
@@ -106,13 +131,18 @@ class MediSeeBatch:
             if self.label_input_ids is None:
                 raise ValueError("the batch holds no label queries (collate with with_label_queries=True)")
             inputs = {"input_ids": self.label_input_ids, "attention_mask": self.label_attention_mask}
+            inputs.update(
+                image_index=self.image_index[self.reading_rows()],
+                original_sizes=self.original_sizes[self.reading_rows()],
+            )
         else:
             inputs = {"input_ids": self.input_ids, "attention_mask": self.attention_mask}
             if targets:
                 inputs["labels"] = self.labels
-            if self.answer_start is not None:
-                inputs["answer_start"] = self.answer_start
-        inputs.update(image_index=self.image_index, original_sizes=self.original_sizes)
+            for name in ("answer_start", "answer_end", "turn_row"):
+                if getattr(self, name) is not None:
+                    inputs[name] = getattr(self, name)
+            inputs.update(image_index=self.image_index, original_sizes=self.original_sizes)
         if clip_image_features is None:
             inputs["clip_pixel_values"] = self.clip_pixel_values
         else:
@@ -127,7 +157,7 @@ class MediSeeBatch:
         """``present``, or all True for a batch that does not say (every question about a visible target)."""
         if self.present is not None:
             return self.present
-        return torch.ones(len(self), dtype=torch.bool, device=self.input_ids.device)
+        return torch.ones(self.num_readings, dtype=torch.bool, device=self.input_ids.device)
 
     def _map(self, move: Callable[[torch.Tensor], torch.Tensor]) -> MediSeeBatch:
         changes = {}
@@ -149,6 +179,7 @@ def build_batch(
     padding_side: str = "right",
     pixel_dtype: torch.dtype | None = None,
     pixels: bool = True,
+    read_turns: Sequence[Sequence[int]] | None = None,
 ) -> MediSeeBatch:
     """The model inputs of conversation rows about images (targets are the collate's to add).
 
@@ -161,9 +192,13 @@ def build_batch(
         padding_side: ``right`` (training) or ``left``.
         pixel_dtype: dtype of the pixel values (the model's); None keeps float32.
         pixels: preprocess the images for CLIP and SAM; False when their encodings are cached.
+        read_turns: per row, the turns (0-based) the model reads, each its own reading with a target
+            (training on dialogues); None: one reading per row, its last answer.
     """
     device = images[0].device
     tokens = {k: v.to(device) for k, v in pad_conversations(conversations, pad_token_id, padding_side).items()}
+    if read_turns is not None:
+        tokens.update({k: v.to(device) for k, v in turn_readings(conversations, read_turns, padding_side).items()})
     clip_pixels = sam_pixels = None
     if pixels:
         clip_pixels = clip_preprocess(images, sizes.clip_size)
@@ -177,3 +212,26 @@ def build_batch(
         image_index=torch.tensor(list(image_index), dtype=torch.long, device=device),
         original_sizes=torch.tensor([list(images[i].shape[-2:]) for i in image_index], dtype=torch.long, device=device),
     )
+
+
+def turn_readings(
+    conversations: Sequence[TokenizedConversation], read_turns: Sequence[Sequence[int]], padding_side: str = "right"
+) -> dict[str, torch.Tensor]:
+    """``turn_row``, ``answer_start`` and ``answer_end`` (R,) of the turns read, in the padded rows' positions.
+
+    Args:
+        conversations: the B rows (each with its ``answer_spans``).
+        read_turns: per row, the 0-based turns read, in reading order.
+        padding_side: as the rows were padded (left padding shifts every span).
+    """
+    length = max(len(c.input_ids) for c in conversations)
+    rows, starts, ends = [], [], []
+    for row, (conversation, turns) in enumerate(zip(conversations, read_turns, strict=True)):
+        offset = length - len(conversation.input_ids) if padding_side == "left" else 0
+        for turn in turns:
+            start, end = conversation.answer_spans[turn]
+            rows.append(row)
+            starts.append(offset + start)
+            ends.append(offset + end)
+    as_long = lambda values: torch.tensor(values, dtype=torch.long)  # noqa: E731
+    return {"turn_row": as_long(rows), "answer_start": as_long(starts), "answer_end": as_long(ends)}

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from torch.utils.data import ConcatDataset, Dataset, Sampler
 
 from bundle.data.base import TargetDataset
+from bundle.data.collate import training_conversation
 from bundle.prompts import PromptBuilder
 from common.errors import ConfigError
 
@@ -42,7 +43,7 @@ class ConversationLengths:
         part = bisect.bisect_right(self.offsets, index)
         local = index - (self.offsets[part - 1] if part else 0)
         _, drawn = self.parts[part].draw(local)
-        rows = [self.prompts.training_example(q.question, q.explanation, q.present) for _, _, q in drawn]
+        rows = [training_conversation(self.prompts, [query for _, _, query in row]) for row in drawn]
         return max(len(row.input_ids) for row in rows)
 
 

@@ -1,8 +1,10 @@
 """NIfTI label-map datasets described by an MSD-style ``dataset.json`` (what ``bundle.phantoms`` writes).
 
 ``dataset.json``: ``labels`` (``{"0": "background", "1": "liver", ...}``), optional ``prompts``
-(MLMR-SD pools per label name), and splits (``training`` / ``validation`` / ``test``) listing
-``{"image", "label"}`` paths relative to the file, each optionally with its own ``prompts``.
+(MLMR-SD pools per label name), optional ``dialogues`` (follow-up pools per label name, the schema
+in :mod:`bundle.data.dialogues`), and splits (``training`` / ``validation`` / ``test``) listing
+``{"image", "label"}`` paths relative to the file, each optionally with its own ``prompts`` and
+``dialogues``.
 Volumes are reoriented (``axcodes``), sliced along ``slice_axis``, and every slice where a label is
 present becomes an image whose targets are those labels.
 """
@@ -17,6 +19,7 @@ import numpy as np
 import torch
 
 from bundle.data.base import TargetDataset
+from bundle.data.dialogues import DialogueSampler, FollowUp, parse_dialogue_pools
 from bundle.data.paths import check_on_missing, keep_or_raise, missing_files, read_json, resolve_inside
 from bundle.data.queries import DEFAULT_KIND_WEIGHTS, PromptPool, QuestionSampler, parse_prompt_pools
 from common.errors import ConfigError, DataError
@@ -87,6 +90,10 @@ class NiftiSliceDataset(TargetDataset):
         on_missing: ``error`` or ``skip`` entries whose files are missing.
         kind_weights: query kind frequencies in train mode (default label 0.7, short 0.15, long 0.15).
         cache_size: volumes kept in memory.
+        dialogue_fraction: share of training rows that go on into follow-up turns (needs ``dialogues``
+            in ``dataset.json``; 0: single questions only).
+        max_turns: the longest training dialogue (with ``dialogue_fraction``).
+        follow_ups: in ``eval`` mode, also ask each target's follow-ups (measured per turn).
         **kwargs: :class:`TargetDataset` options (max_targets, mode, kinds, seed, negative_fraction, negatives).
     """
 
@@ -101,6 +108,9 @@ class NiftiSliceDataset(TargetDataset):
         on_missing: str = "error",
         kind_weights: Mapping[str, float] | None = None,
         cache_size: int = 4,
+        dialogue_fraction: float = 0.0,
+        max_turns: int = 3,
+        follow_ups: bool = False,
         **kwargs,
     ) -> None:
         if split not in SPLITS:
@@ -111,7 +121,12 @@ class NiftiSliceDataset(TargetDataset):
         data = read_dataset_json(self.dataset_dir)
         listed_in = self.dataset_dir / DATASET_FILE
         pools = parse_prompt_pools(data.get("prompts") or {}, str(listed_in))
-        super().__init__(sampler=QuestionSampler(pools, kind_weights or DEFAULT_KIND_WEIGHTS), **kwargs)
+        dialogues = self._dialogue_sampler(
+            data, listed_in, dialogue_fraction, max_turns, follow_ups, kwargs.get("mode")
+        )
+        super().__init__(
+            sampler=QuestionSampler(pools, kind_weights or DEFAULT_KIND_WEIGHTS), dialogues=dialogues, **kwargs
+        )
         self.label_names = label_names(data)
         self.slice_axis, self.axcodes, self.min_target_pixels = slice_axis, axcodes, min_target_pixels
         self._intensity = [FiniteValuesd(keys=["image"]), intensity_transform(intensity)]
@@ -124,8 +139,10 @@ class NiftiSliceDataset(TargetDataset):
                 raise DataError(f"{listed_in}: {split}[{number}] needs 'image' and 'label' paths") from None
             if keep_or_raise(missing_files(files), listed_in, on_missing, f"{split}[{number}]"):
                 check_pair(*files, f"{listed_in} {split}[{number}]")
-                extra = parse_prompt_pools(entry.get("prompts") or {}, f"{listed_in} {split}[{number}]")
-                self._entries.append({"image": files[0], "label": files[1], "prompts": extra})
+                where = f"{listed_in} {split}[{number}]"
+                extra = parse_prompt_pools(entry.get("prompts") or {}, where)
+                follow = parse_dialogue_pools(entry.get("dialogues") or {}, where)
+                self._entries.append({"image": files[0], "label": files[1], "prompts": extra, "dialogues": follow})
         if not self._entries:
             # an empty split would fail later inside the engine with no word about the data
             raise DataError(f"{listed_in}: split '{split}' lists no usable volumes (check config 'dataset_dir')")
@@ -161,9 +178,15 @@ class NiftiSliceDataset(TargetDataset):
         return self._images.get(index, load)
 
     def counts(self) -> dict[str, int]:
-        """``volumes`` of the split, their ``slices`` with questions, and ``questions``."""
+        """``volumes`` of the split, their ``slices`` with questions, ``questions`` and (when asked) ``dialogues``."""
         counts = super().counts()
-        return {"volumes": len(self._entries), "slices": counts["images"], "questions": counts["questions"]}
+        dialogues = {"dialogues": counts["dialogues"]} if "dialogues" in counts else {}
+        return {
+            "volumes": len(self._entries),
+            "slices": counts["images"],
+            "questions": counts["questions"],
+            **dialogues,
+        }
 
     def load_image(self, image_key: Hashable) -> torch.Tensor:
         index, slice_index = image_key
@@ -182,6 +205,26 @@ class NiftiSliceDataset(TargetDataset):
 
     def entry_pools(self, image_key: Hashable) -> Mapping[str, PromptPool]:
         return self._entries[image_key[0]]["prompts"]
+
+    def entry_dialogues(self, image_key: Hashable) -> Mapping[str, list[FollowUp]]:
+        return self._entries[image_key[0]]["dialogues"]
+
+    @staticmethod
+    def _dialogue_sampler(
+        data: Mapping, listed_in: Path, fraction: float, max_turns: int, follow_ups: bool, mode: str | None
+    ) -> DialogueSampler | None:
+        """The follow-up pools, when training on dialogues (``dialogue_fraction``) or asking follow-ups in eval."""
+        wanted = follow_ups if mode == "eval" else fraction > 0
+        if not wanted:
+            return None
+        pools = parse_dialogue_pools(data.get("dialogues") or {}, str(listed_in))
+        in_entries = any(
+            isinstance(entry, Mapping) and entry.get("dialogues") for split in SPLITS for entry in data.get(split) or []
+        )
+        if not pools and not in_entries:
+            option = "follow_ups" if mode == "eval" else "dialogue_fraction"
+            raise ConfigError(f"'{option}' asks for dialogues but {listed_in} has no 'dialogues' pools")
+        return DialogueSampler(pools, fraction, max_turns)
 
     def dataset_labels(self) -> list[str]:
         return list(self.label_names.values())

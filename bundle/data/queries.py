@@ -72,12 +72,15 @@ class Query:
             absent targets); None for a plain label question about a present target.
         present: whether the structure asked about is on the image (False: a negative question,
             answered with the rejection token).
+        answer: the whole answer of a turn that segments nothing (a dialogue's text-only turn, taken
+            verbatim); None: the answer is built from the candidate tokens and ``explanation``.
     """
 
     kind: str
     question: str
     explanation: str | None
     present: bool = True
+    answer: str | None = None
 
 
 class QuestionSampler:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from bundle.data.dialogues import FOLLOW_UP, NOTHING, DialogueSampler, FollowUp, parse_dialogue_pools
 from bundle.data.nifti import DATASET_FILE, SPLITS, check_pair, label_names, read_dataset_json
 from bundle.data.paths import resolve_inside
 from bundle.data.queries import DEFAULT_KIND_WEIGHTS, QuestionSampler, parse_prompt_pools
@@ -28,6 +29,8 @@ from transforms.intensity import FiniteValuesd, intensity_transform
 from transforms.loading import load_volume
 
 OUTSIDE_LABEL = -1
+NOTHING_LABEL = -2
+"""The label value of a follow-up answered "nothing" (no voxel carries it)."""
 """Label value of a question about a structure outside the label set: no voxel holds it."""
 DEFAULT_OUTSIDE = ("heart", "left lung")
 
@@ -39,7 +42,7 @@ class VolumeQuestion:
     Attributes:
         label: the label's name (or the outside structure's).
         value: its value in the label map (:data:`OUTSIDE_LABEL` for a structure outside the label set).
-        kind: ``label``, ``short`` or ``long``.
+        kind: ``label``, ``short``, ``long`` or ``follow_up``.
         text: the question.
     """
 
@@ -65,6 +68,10 @@ class VolumeQuestionDataset(Dataset):
         kinds: query kinds asked (a label without reasoning descriptions is asked the label question only).
         outside_structures: structures outside the label set, asked as label questions about every volume.
         seed: makes the question choice reproducible.
+        follow_ups: also hold dialogues (the dataset's ``dialogues`` pools): each label's label
+            question, then each of its follow-ups, then (``max_turns`` > 2) one more where the
+            follow-up's target has follow-ups.
+        max_turns: the longest dialogue asked.
     """
 
     def __init__(
@@ -76,6 +83,8 @@ class VolumeQuestionDataset(Dataset):
         kinds: Sequence[str] = QUERY_KINDS,
         outside_structures: Sequence[str] = DEFAULT_OUTSIDE,
         seed: int = 0,
+        follow_ups: bool = False,
+        max_turns: int = 3,
     ) -> None:
         if split not in SPLITS:
             raise ConfigError(f"config 'eval_split' must be one of {SPLITS}, got {split!r}")
@@ -92,6 +101,10 @@ class VolumeQuestionDataset(Dataset):
             parse_prompt_pools(data.get("prompts") or {}, str(listed_in)), DEFAULT_KIND_WEIGHTS
         )
         self.kinds, self.axcodes, self.seed = list(kinds), axcodes, seed
+        pools = parse_dialogue_pools(data.get("dialogues") or {}, str(listed_in)) if follow_ups else {}
+        if follow_ups and not pools:
+            raise ConfigError(f"'follow_ups' asks for dialogues but {listed_in} has no 'dialogues' pools")
+        self.follow_ups = DialogueSampler(pools, 0.0, max_turns) if follow_ups else None
         self._intensity = [FiniteValuesd(keys=["image"]), intensity_transform(intensity)]
         self.entries = []
         for number, entry in enumerate(data.get(split) or []):
@@ -100,8 +113,10 @@ class VolumeQuestionDataset(Dataset):
             except (KeyError, TypeError):
                 raise DataError(f"{listed_in}: {split}[{number}] needs 'image' and 'label' paths") from None
             check_pair(*files, f"{listed_in} {split}[{number}]")
-            pools = parse_prompt_pools(entry.get("prompts") or {}, f"{listed_in} {split}[{number}]")
-            self.entries.append({"image": files[0], "label": files[1], "prompts": pools})
+            where = f"{listed_in} {split}[{number}]"
+            pools = parse_prompt_pools(entry.get("prompts") or {}, where)
+            follow = parse_dialogue_pools(entry.get("dialogues") or {}, where)
+            self.entries.append({"image": files[0], "label": files[1], "prompts": pools, "dialogues": follow})
         if not self.entries:
             raise DataError(f"{listed_in}: split '{split}' lists no volumes (check config 'dataset_dir')")
 
@@ -122,6 +137,33 @@ class VolumeQuestionDataset(Dataset):
             asked.append(VolumeQuestion(name, OUTSIDE_LABEL, "label", label_question(name, rng)))
         return asked
 
+    def dialogues(self, index: int) -> list[tuple[VolumeQuestion, ...]]:
+        """The dialogues asked about volume ``index`` (none without ``follow_ups``)."""
+        if self.follow_ups is None:
+            return []
+        extra = self.entries[index]["dialogues"]
+        values = {name: value for value, name in self.labels.items()}
+        asked = []
+        for value, name in sorted(self.labels.items()):
+            for follow_up in self.follow_ups.follow_ups(name, extra):
+                rng = random.Random(f"{self.seed}/{index}/{name}/{follow_up.question}")
+                chain = [follow_up]
+                more = self.follow_ups.follow_ups(follow_up.target, extra) if follow_up.target else []
+                if more and self.follow_ups.max_turns > 2:
+                    chain.append(rng.choice(more))
+                turns = [VolumeQuestion(name, value, "label", label_question(name, rng))]
+                turns += [self._follow_up_question(f, values) for f in chain]
+                asked.append(tuple(turns))
+        return asked
+
+    @staticmethod
+    def _follow_up_question(follow_up: FollowUp, values: dict[str, int]) -> VolumeQuestion:
+        if follow_up.target is None:
+            return VolumeQuestion(NOTHING, NOTHING_LABEL, FOLLOW_UP, follow_up.question)
+        return VolumeQuestion(
+            follow_up.target, values.get(follow_up.target, NOTHING_LABEL), FOLLOW_UP, follow_up.question
+        )
+
     def __getitem__(self, index: int) -> dict:
         entry = self.entries[index]
         data = {"image": load_volume(entry["image"], axcodes=self.axcodes)}
@@ -134,4 +176,5 @@ class VolumeQuestionDataset(Dataset):
             "label": label_map,
             "name": Path(entry["image"]).name.split(".")[0],
             "questions": self.questions(index),
+            "dialogues": self.dialogues(index),
         }

@@ -18,8 +18,9 @@ class MediSeeEvaluator(SupervisedEvaluator):
     size; emptied on rows whose presence score is below ``presence_threshold``, as inference
     does), ``masks``, ``pred_boxes`` / ``boxes`` (normalised xyxy), ``box_valid``, ``present``
     (whether the target is on the image), ``presence`` (the scores; None without a rejection
-    token) and ``kinds``. Batches reach the device through ``prepare_batch`` (as in the trainer); the
-    network is called with keyword inputs by the iteration itself, not through MONAI's ``inferer`` (which
+    token), ``kinds`` and ``turns`` (each reading's turn number in its dialogue, 1 for a single
+    question). Batches reach the device through ``prepare_batch`` (as in the trainer); the network is
+    called with keyword inputs by the iteration itself, not through MONAI's ``inferer`` (which
     MONAI's standard bundle properties require in the config all the same).
 
     Args:
@@ -58,4 +59,5 @@ class MediSeeEvaluator(SupervisedEvaluator):
             "present": batch.present_or_all(),
             "presence": None if presence is None else presence.float(),
             "kinds": batch.kinds,
+            "turns": batch.turn_numbers(),
         }

@@ -157,8 +157,9 @@ class MediSeeTrainer(SupervisedTrainer):
         with torch.no_grad():
             target = network(**batch.model_inputs(embeddings, label_query=True), output_hidden_states=True)
         image_id = model.image_token_id
+        # a dialogue row is read once per turn: each reading compares its row's image states
         return self.similarity_loss(
-            image_token_states(outputs.last_hidden_state, batch.input_ids, image_id),
+            image_token_states(outputs.last_hidden_state, batch.input_ids, image_id)[batch.reading_rows()],
             outputs.seg_state,
             image_token_states(target.last_hidden_state, batch.label_input_ids, image_id),
             target.seg_state,

@@ -5,7 +5,9 @@ each of its questions with the :class:`bundle.inference.SliceInferer` that infer
 presence gate, the 3D clean-up, ``batch_size`` slices per forward pass), on the grid it was loaded
 on, where the label map lies too. ``engine.state.output`` is the list of
 :class:`bundle.metrics.volumes.VolumeRecord` of the volume; :class:`bundle.handlers.VolumeMetricsWriter`
-turns them into the table.
+turns them into the table. A volume's dialogues are asked turn by turn, each turn after the earlier
+ones as answered on each slice (as the chat asks them); their follow-up turns are recorded with
+their turn number (the first turn is a label question, already recorded as a single question).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from monai.engines.utils import IterationEvents
 from bundle.data.volumes import VolumeQuestion
 from bundle.engines.precision import engine_autocast
 from bundle.inference import keys as K
+from bundle.inference.dialogue import Dialogue
 from bundle.metrics.volumes import VolumeRecord, volume_record
 
 
@@ -48,14 +51,31 @@ class VolumeQuestionEvaluator(SupervisedEvaluator):
         """The records of one volume's questions."""
         volume = item["image"].to(engine.state.device, non_blocking=engine.non_blocking)
         spacing = [float(s) for s in item["image"].pixdim]
-        return [self.ask(engine, volume, item, question, spacing) for question in item["questions"]]
+        records = [self.ask(engine, volume, item, question, spacing) for question in item["questions"]]
+        for turns in item.get("dialogues", ()):
+            dialogue = Dialogue(item["name"])
+            for number, question in enumerate(turns, start=1):
+                record = self.ask(engine, volume, item, question, spacing, dialogue)
+                if number > 1:
+                    record.turn = number
+                    records.append(record)
+        return records
 
     def ask(
-        self, engine: VolumeQuestionEvaluator, volume: torch.Tensor, item: dict, question: VolumeQuestion, spacing
+        self,
+        engine: VolumeQuestionEvaluator,
+        volume: torch.Tensor,
+        item: dict,
+        question: VolumeQuestion,
+        spacing,
+        dialogue: Dialogue | None = None,
     ) -> VolumeRecord:
-        """One question's outcome."""
+        """One question's outcome (a turn of ``dialogue``, after its earlier turns, when given)."""
         with engine.mode(engine.network), engine_autocast(engine):
-            out = engine.inferer(volume, engine.network, query=question.text, name=item["name"])
+            if dialogue is None:
+                out = engine.inferer(volume, engine.network, query=question.text, name=item["name"])
+            else:
+                out = dialogue.ask(engine.inferer, volume, engine.network, question.text, item["name"])
         presence = {p.index: p.presence for p in out[K.PREDICTIONS]}
         return volume_record(
             volume=item["name"],

@@ -8,7 +8,7 @@ to an engine, each key lands in ``engine.state.metrics`` and the attached name (
 ``val_mean_dice``) holds the overall value as a scalar, so any metric can be MONAI's key metric.
 """
 
-from bundle.metrics.base import KindSplitRatio, metric_key
+from bundle.metrics.base import KindSplitRatio, metric_key, turn_key
 from bundle.metrics.boxes import BoxAccuracy, BoxIoU
 from bundle.metrics.masks import CIoU, Dice, GIoU
 from bundle.metrics.presence import NegativesWithMask, PresenceF1, PresencePrecision, PresenceRecall
@@ -32,4 +32,5 @@ __all__ = [
     "PresencePrecision",
     "PresenceRecall",
     "metric_key",
+    "turn_key",
 ]

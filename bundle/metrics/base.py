@@ -1,4 +1,4 @@
-"""A ratio of sums split by query kind, accumulated so that it is exact under DDP."""
+"""A ratio of sums split by query kind and by dialogue turn, accumulated so that it is exact under DDP."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from ignite.exceptions import NotComputableError
 from ignite.metrics import Metric
 from ignite.metrics.metric import reinit__is_reduced, sync_all_reduce
 
-from bundle.prompts import QUERY_KINDS
+from bundle.prompts import MAX_TURNS, QUERY_KINDS
 
 CPU = torch.device("cpu")
 """Where metric sums live by default (ignite's default device)."""
@@ -24,6 +24,23 @@ RowTerms = tuple[torch.Tensor, torch.Tensor]
 def metric_key(name: str, kind: str) -> str:
     """Key of a metric's value on one query kind, e.g. ``dice_long``."""
     return f"{name}_{kind}"
+
+
+def turn_key(name: str, turn: int) -> str:
+    """Key of a metric's value on the readings of one dialogue turn, e.g. ``dice_turn2``."""
+    return f"{name}_turn{turn}"
+
+
+def turn_indices(turns: Sequence[int], device: torch.device) -> torch.Tensor:
+    """0-based slots of 1-based turn numbers as a (B,) long tensor.
+
+    Raises:
+        ValueError: a turn is below 1 or past ``MAX_TURNS``.
+    """
+    bad = sorted({int(t) for t in turns if not 1 <= int(t) <= MAX_TURNS})
+    if bad:
+        raise ValueError(f"turn numbers must be from 1 to {MAX_TURNS}, got {bad}")
+    return torch.tensor([int(t) - 1 for t in turns], dtype=torch.long, device=device)
 
 
 def kind_indices(kinds: Sequence[str], device: torch.device) -> torch.Tensor:
@@ -39,14 +56,16 @@ def kind_indices(kinds: Sequence[str], device: torch.device) -> torch.Tensor:
 
 
 class KindSplitRatio(Metric):
-    """sum(numerator) / sum(denominator) over rows, overall and per query kind.
+    """sum(numerator) / sum(denominator) over rows, overall, per query kind and per dialogue turn.
 
     Subclasses give each row a numerator and a denominator (:meth:`row_terms`): a per-target
     score and 1 for averages, or intersection and union for cIoU. Only sums are kept, one slot
     per kind, so shards merge by addition: ``compute`` all-reduces them (``sync_all_reduce``)
     and gives the same value on every rank as one process that saw all the data.
 
-    The output dict is read through ``required_output_keys``; ``kinds`` must be the last one.
+    The output dict is read through ``required_output_keys``; ``kinds`` and ``turns`` (each row's turn
+    number, 1 for a single question) must be the last two. Per-turn values are reported once a
+    follow-up (turn 2 or later) was seen, so that follow-ups are measured apart from first questions.
 
     Args:
         output_transform: maps the engine output to the dict this metric reads (default: identity).
@@ -69,7 +88,8 @@ class KindSplitRatio(Metric):
     @reinit__is_reduced
     def reset(self) -> None:
         """Zeroes the per-kind sums."""
-        size = (len(QUERY_KINDS),)
+        # one slot per kind, then one per turn
+        size = (len(QUERY_KINDS) + MAX_TURNS,)
         self._numerators = torch.zeros(size, dtype=self._double_dtype, device=self._device)
         self._denominators = torch.zeros(size, dtype=self._double_dtype, device=self._device)
         self._rows = torch.zeros(size, dtype=self._double_dtype, device=self._device)
@@ -79,25 +99,30 @@ class KindSplitRatio(Metric):
         """Adds one batch: the values of ``required_output_keys`` in order.
 
         Raises:
-            ValueError: ``kinds`` does not hold one kind per row, or names an unknown kind.
+            ValueError: ``kinds`` or ``turns`` does not hold one value per row, or names an unknown kind
+                or turn.
         """
-        *values, kinds = output
+        *values, kinds, turns = output
         numerators, denominators = self.row_terms(*values)
-        if len(kinds) != numerators.shape[0]:
-            raise ValueError(f"got {len(kinds)} query kinds for {numerators.shape[0]} rows")
-        index = kind_indices(kinds, self._device)
-        self._numerators.index_add_(0, index, numerators.to(self._device, self._double_dtype))
-        self._denominators.index_add_(0, index, denominators.to(self._device, self._double_dtype))
-        self._rows.index_add_(0, index, torch.ones_like(index, dtype=self._double_dtype))
+        if len(kinds) != numerators.shape[0] or len(turns) != numerators.shape[0]:
+            raise ValueError(f"got {len(kinds)} query kinds and {len(turns)} turns for {numerators.shape[0]} rows")
+        numerators = numerators.to(self._device, self._double_dtype)
+        denominators = denominators.to(self._device, self._double_dtype)
+        for index in (kind_indices(kinds, self._device), len(QUERY_KINDS) + turn_indices(turns, self._device)):
+            self._numerators.index_add_(0, index, numerators)
+            self._denominators.index_add_(0, index, denominators)
+            self._rows.index_add_(0, index, torch.ones_like(index, dtype=self._double_dtype))
 
     @sync_all_reduce("_numerators", "_denominators", "_rows")
     def compute(self) -> dict[str, float]:
-        """The overall value under ``name`` and one per kind seen under ``name_<kind>``.
+        """The overall value under ``name``, one per kind seen under ``name_<kind>`` and, when a follow-up
+        was seen, one per turn under ``name_turn<k>``.
 
         Raises:
             NotComputableError: nothing was seen, or nothing that gives a value (no valid box).
         """
-        overall = self._ratio(self._numerators.sum(), self._denominators.sum(), self._rows.sum())
+        kinds = slice(0, len(QUERY_KINDS))
+        overall = self._ratio(self._numerators[kinds].sum(), self._denominators[kinds].sum(), self._rows[kinds].sum())
         if overall is None:
             raise NotComputableError(f"{type(self).__name__} needs at least one example with a value before compute()")
         result = {self.name: overall}
@@ -105,6 +130,13 @@ class KindSplitRatio(Metric):
             value = self._ratio(self._numerators[i], self._denominators[i], self._rows[i])
             if value is not None:
                 result[metric_key(self.name, kind)] = value
+        turn_rows = self._rows[len(QUERY_KINDS) :]
+        if bool((turn_rows[1:] > 0).any()):
+            for k in range(MAX_TURNS):
+                i = len(QUERY_KINDS) + k
+                value = self._ratio(self._numerators[i], self._denominators[i], self._rows[i])
+                if value is not None:
+                    result[turn_key(self.name, k + 1)] = value
         return result
 
     def completed(self, engine: Engine, name: str) -> None:

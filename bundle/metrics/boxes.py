@@ -10,7 +10,7 @@ from monai.data.box_utils import box_iou
 
 from bundle.metrics.base import CPU, KindSplitRatio, RowTerms
 
-BOX_KEYS = ("pred_boxes", "boxes", "box_valid", "kinds")
+BOX_KEYS = ("pred_boxes", "boxes", "box_valid", "kinds", "turns")
 
 
 def paired_box_iou(pred_boxes: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:

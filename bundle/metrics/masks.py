@@ -12,7 +12,7 @@ import torch
 
 from bundle.metrics.base import KindSplitRatio, RowTerms
 
-MASK_KEYS = ("pred_masks", "masks", "present", "kinds")
+MASK_KEYS = ("pred_masks", "masks", "present", "kinds", "turns")
 MaskList = Sequence[torch.Tensor]
 """B (H_b, W_b) tensors: mask logits or ground truth at each slice's own size."""
 

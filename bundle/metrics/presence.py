@@ -16,7 +16,7 @@ from ignite.exceptions import NotComputableError
 from bundle.metrics.base import KindSplitRatio, RowTerms
 from bundle.metrics.masks import MaskList
 
-PRESENCE_KEYS = ("pred_masks", "present", "kinds")
+PRESENCE_KEYS = ("pred_masks", "present", "kinds", "turns")
 
 
 class PresenceMetric(KindSplitRatio):

@@ -57,6 +57,7 @@ class VolumeRecord:
         slice_truth: per slice, whether the label is on it.
         slice_found: per slice, whether the final mask is on it.
         slice_presence: per slice, the presence score (NaN without a rejection token or a skipped slice).
+        turn: the question's turn number in its dialogue (1 for a single question).
     """
 
     volume: str
@@ -72,6 +73,7 @@ class VolumeRecord:
     slice_truth: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     slice_found: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     slice_presence: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    turn: int = 1
 
 
 def _per_slice(mask: torch.Tensor, slice_axis: int) -> np.ndarray:
@@ -198,7 +200,8 @@ def group_summary(records: Sequence[VolumeRecord]) -> dict[str, float | int | No
 
 
 def summarize(records: Sequence[VolumeRecord]) -> dict:
-    """``{"overall": .., "kinds": {kind: ..}, "labels": {label: ..}}`` of the records.
+    """``{"overall": .., "kinds": {kind: ..}, "labels": {label: ..}}`` of the records, and
+    ``"turns": {k: ..}`` when follow-ups were asked (turn 1: the single questions).
 
     Questions about structures outside the label set count in ``overall`` and their kind, and form
     one group of their own under ``labels``.
@@ -207,9 +210,13 @@ def summarize(records: Sequence[VolumeRecord]) -> dict:
     for record in records:
         labels.setdefault(OUTSIDE_GROUP if record.outside else record.label, []).append(record)
     kinds = {kind: [r for r in records if r.kind == kind] for kind in QUERY_KINDS}
-    return {
+    summary = {
         "best_presence_threshold": best_presence_threshold(records),
         "overall": group_summary(records),
         "kinds": {kind: group_summary(rows) for kind, rows in kinds.items() if rows},
         "labels": {name: group_summary(rows) for name, rows in sorted(labels.items())},
     }
+    turns = sorted({r.turn for r in records})
+    if turns != [1] and records:
+        summary["turns"] = {str(k): group_summary([r for r in records if r.turn == k]) for k in turns}
+    return summary

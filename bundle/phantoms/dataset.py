@@ -16,6 +16,7 @@ import numpy as np
 from bundle.phantoms.anatomy import LABELS
 from bundle.phantoms.phantom import DEFAULT_SHAPE, SPLIT_STREAM, Phantom, generate_phantom, volume_streams
 from bundle.phantoms.questions import DATASET_POOLS
+from bundle.phantoms.questions.follow_ups import DATASET_FOLLOW_UPS, dialogue_pools
 from common.errors import ConfigError
 from common.files import atomic_path, write_json
 
@@ -26,7 +27,8 @@ GZIP_LEVEL = 6  # the default 9 costs several times longer for a few percent
 NAME = "MediSee phantoms"
 DESCRIPTION = (
     "Synthetic abdominal CT phantoms (bundle.phantoms): world-space anatomy sampled through non-RAS, "
-    "sometimes oblique affines, with MLMR-SD-style reasoning question pools per label."
+    "sometimes oblique affines, with MLMR-SD-style reasoning question pools per label and follow-up "
+    "questions for dialogues."
 )
 
 
@@ -116,7 +118,12 @@ def write_volume(directory: Path, phantom: Phantom, name: str) -> dict[str, Any]
     entry = {"image": f"{IMAGES}/{name}.nii.gz", "label": f"{LABEL_MAPS}/{name}.nii.gz"}
     save_nifti(phantom.image, phantom.affine, directory / entry["image"])
     save_nifti(phantom.label, phantom.affine, directory / entry["label"])
-    return {**entry, "present": sorted(phantom.labels.values()), "prompts": phantom.prompts}
+    return {
+        **entry,
+        "present": sorted(phantom.labels.values()),
+        "prompts": phantom.prompts,
+        "dialogues": phantom.dialogues,
+    }
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
@@ -147,6 +154,7 @@ def dataset_description(
         **({"shape": list(shapes[0])} if len(shapes) == 1 else {"shapes": [list(s) for s in shapes]}),
         "labels": labels,
         "prompts": {LABELS[value]: DATASET_POOLS[LABELS[value]].to_json() for value in sorted(present)},
+        "dialogues": dialogue_pools(DATASET_FOLLOW_UPS, {LABELS[value] for value in present}),
         **{f"num{split.capitalize()}": len(entries[split]) for split in SPLITS},
         **entries,
     }

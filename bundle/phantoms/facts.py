@@ -25,6 +25,7 @@ class Relation(str, Enum):
     BRIGHTER_THAN = "brighter (mean HU) than"
     DARKER_THAN = "darker (mean HU) than"
     TOUCHES = "touching"
+    LARGER_THAN = "larger (area on the slice) than"
     WITHIN = "within"
     MAX_HU_ABOVE = "with some voxels above (HU)"
     MIN_HU_BELOW = "with some voxels below (HU)"
@@ -32,7 +33,8 @@ class Relation(str, Enum):
 
 
 REFERENCED = {Relation.LEFT_OF, Relation.RIGHT_OF, Relation.ANTERIOR_TO, Relation.POSTERIOR_TO,
-              Relation.BRIGHTER_THAN, Relation.DARKER_THAN, Relation.TOUCHES, Relation.WITHIN}  # fmt: skip
+              Relation.BRIGHTER_THAN, Relation.DARKER_THAN, Relation.TOUCHES, Relation.WITHIN,
+              Relation.LARGER_THAN}  # fmt: skip
 # Centroid axis (RAS+) and the sign the difference target - reference must have.
 POSITIONAL = {Relation.LEFT_OF: (0, -1.0), Relation.RIGHT_OF: (0, 1.0),
               Relation.ANTERIOR_TO: (1, 1.0), Relation.POSTERIOR_TO: (1, -1.0)}  # fmt: skip
@@ -106,6 +108,8 @@ def _referenced_holds(fact: Fact, target: np.ndarray, reference: np.ndarray, vie
         return bool(difference > 0) == (fact.relation is Relation.BRIGHTER_THAN)
     if fact.relation is Relation.TOUCHES:
         return _touches(target, reference)
+    if fact.relation is Relation.LARGER_THAN:
+        return bool(target.sum() > reference.sum())
     return _touches(target, reference) and _centroid_inside_box(target, reference)
 
 
@@ -164,6 +168,11 @@ def touches(*reference: str) -> Fact:
 def within(*reference: str) -> Fact:
     """The label touches ``reference`` and its centroid is inside ``reference``'s bounding box."""
     return Fact(Relation.WITHIN, reference)
+
+
+def larger_than(*reference: str) -> Fact:
+    """The label covers more voxels of the slice than ``reference``."""
+    return Fact(Relation.LARGER_THAN, reference)
 
 
 def has_hu_above(hu: float) -> Fact:

@@ -12,6 +12,7 @@ from bundle.phantoms.anatomy import LABELS, SCAN
 from bundle.phantoms.geometry import draw_geometry
 from bundle.phantoms.layout import Patient, draw_patient
 from bundle.phantoms.questions import QuestionPool, entry_pools
+from bundle.phantoms.questions.follow_ups import entry_dialogue_pools
 from bundle.phantoms.render import render
 
 DEFAULT_SHAPE = (96, 96, 32)
@@ -50,6 +51,11 @@ class Phantom:
     def prompts(self) -> dict[str, dict[str, list[str]]]:
         """The per-entry pools as dataset.json stores them (``{label: {long, short, ...}}``)."""
         return {name: pool.to_json() for name, pool in self.questions.items()}
+
+    @property
+    def dialogues(self) -> dict[str, list[dict]]:
+        """The per-entry follow-ups as dataset.json stores them (``{label: [{question, target, explanation}]}``)."""
+        return entry_dialogue_pools(self.findings, set(self.labels.values()))
 
     @property
     def orientation(self) -> tuple[str, str, str]:

@@ -57,6 +57,7 @@ def test_writes_the_real_metrics_of_an_evaluation_run(tmp_path):
         "box_valid": torch.tensor([True, False]),
         "present": torch.tensor([True, True]),
         "kinds": ["short", "long"],
+        "turns": [1, 1],
     }
     engine = Engine(lambda _, batch: batch)
     for metric in (Dice(), GIoU(), CIoU(), BoxIoU(), BoxAccuracy()):

@@ -46,6 +46,7 @@ def _output(rows: list[dict]) -> dict:
         "box_valid": torch.tensor([r["valid"] for r in rows]),
         "present": torch.tensor([r.get("present", True) for r in rows]),
         "kinds": [r["kind"] for r in rows],
+        "turns": [r.get("turn", 1) for r in rows],
     }
 
 
@@ -137,7 +138,7 @@ def test_nothing_seen_is_not_computable():
 def test_unknown_or_missing_query_kinds_are_refused():
     with pytest.raises(ValueError, match="unknown query kinds"):
         _feed(Dice(), _output(ROWS[:1]) | {"kinds": ["implicit"]})
-    with pytest.raises(ValueError, match="1 query kinds for 2 rows"):
+    with pytest.raises(ValueError, match="1 query kinds and 2 turns for 2 rows"):
         _feed(BoxIoU(), _output(ROWS[:2]) | {"kinds": ["label"]})
 
 
@@ -257,3 +258,13 @@ def test_presence_metrics_count_masks_against_whether_the_target_is_there():
     assert _computed(PresenceRecall(), output)["presence_recall"] == pytest.approx(2 / 3)
     assert _computed(PresenceF1(), output)["presence_f1"] == pytest.approx(4 / 6)
     assert _computed(NegativesWithMask(), output)["negatives_with_mask"] == pytest.approx(1 / 3)
+
+
+def test_turns_are_reported_apart_once_a_follow_up_is_seen():
+    assert not [k for k in _computed(Dice(), _output(ROWS)) if "turn" in k], "single questions: no turn keys"
+    follow_up = {**ROWS[2], "kind": "follow_up", "turn": 2}  # Dice 0
+    computed = _computed(Dice(), _output([ROWS[0], follow_up]))
+    _assert_close(computed, {"dice": 1 / 3, "dice_label": 2 / 3, "dice_follow_up": 0.0,
+                             "dice_turn1": 2 / 3, "dice_turn2": 0.0})  # fmt: skip
+    with pytest.raises(ValueError, match="turn numbers must be from 1 to 8"):
+        _feed(Dice(), _output([{**ROWS[0], "turn": 9}]))

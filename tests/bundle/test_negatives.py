@@ -39,7 +39,9 @@ def test_no_negatives_leaves_training_items_exactly_as_before(phantom_dataset):
     assert len(plain) == len(off)
     for index in range(len(plain)):
         a, b = plain.draw(index), off.draw(index)
-        assert [(k, n, q.question) for k, n, q in a[1]] == [(k, n, q.question) for k, n, q in b[1]]
+        assert [(k, n, q.question) for row in a[1] for k, n, q in row] == [
+            (k, n, q.question) for row in b[1] for k, n, q in row
+        ]
 
 
 def test_a_negative_is_never_a_label_on_the_image():

@@ -83,3 +83,14 @@ def test_the_best_threshold_separates_slices_with_and_without_the_target():
     record = volume_record("v", "liver", "label", False, truth, truth, (1.0,) * 3, 2, scores)
     assert best_presence_threshold([record]) == 0.8
     assert summarize([record])["best_presence_threshold"] == 0.8
+
+
+def test_follow_up_turns_get_rows_of_their_own():
+    truth = cube(2)
+    single = volume_record("v", "liver", "label", False, truth, truth, (1.0,) * 3, 2)
+    assert "turns" not in summarize([single])
+    missed = volume_record("v", "left kidney", "follow_up", False, torch.zeros_like(truth), truth, (1.0,) * 3, 2)
+    missed.turn = 2
+    summary = summarize([single, missed])
+    assert summary["turns"]["1"]["dice_3d"] == 1.0 and summary["turns"]["2"]["dice_3d"] == 0.0
+    assert summary["kinds"]["follow_up"]["missed"] == 1
