@@ -148,7 +148,7 @@ def run(args: argparse.Namespace, extra: Sequence[str], stream: TextIO) -> None:
     quiet_libraries()
     print("building the model ...", flush=True)
     session = Session.from_configs(files, {**overrides, "debug": args.debug})
-    name = session.open(args.image)
+    name = session.open(args.image).name
     slices = session.volume.shape[1 + session.inferer.slice_axis]
     print(f"{name}: {slices} slices. Ask a question; {', '.join(f'{c} ({h})' for c, h in COMMANDS.items())}.")
     converse(session, stream)

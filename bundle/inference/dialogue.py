@@ -28,7 +28,7 @@ from monai.data import MetaTensor
 
 from bundle.inference import keys as K
 from bundle.inference.encodings import SliceEncodings
-from bundle.inference.inferer import PastTurn, SliceInferer
+from bundle.inference.inferer import PastTurn, Progress, SliceInferer
 from bundle.inference.outputs import OutputLayout, turn_name
 from common.errors import DataError
 from common.files import write_json
@@ -80,7 +80,13 @@ class Dialogue:
         return len(self.turns) + 1
 
     def ask(
-        self, inferer: SliceInferer, volume: MetaTensor, network: torch.nn.Module, question: str, name: str = ""
+        self,
+        inferer: SliceInferer,
+        volume: MetaTensor,
+        network: torch.nn.Module,
+        question: str,
+        name: str = "",
+        on_progress: Progress | None = None,
     ) -> dict[str, Any]:
         """Answers ``question`` after the earlier turns; returns the inferer's outputs (see :class:`SliceInferer`).
 
@@ -90,8 +96,17 @@ class Dialogue:
             network: the MediSee model in eval mode.
             question: the question.
             name: the turn's output name, for the progress bar.
+            on_progress: called with (slices done, slices in all) as the slices are processed.
         """
-        outputs = inferer(volume, network, query=question, name=name, history=self.turns, encodings=self.encodings)
+        outputs = inferer(
+            volume,
+            network,
+            query=question,
+            name=name,
+            history=self.turns,
+            encodings=self.encodings,
+            on_progress=on_progress,
+        )
         self.turns.append(PastTurn(str(question), frozenset(p.index for p in outputs[K.SLICES])))
         return outputs
 

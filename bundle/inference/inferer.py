@@ -16,7 +16,7 @@ text is kept beside it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +43,10 @@ logger = logging.getLogger(__name__)
 
 MIN_TARGET_PIXELS = 1
 """A slice holds the target from this many predicted pixels."""
+
+
+Progress = Callable[[int, int], None]
+"""A progress callback: (slices done, slices in all)."""
 
 
 @dataclass(frozen=True)
@@ -180,6 +184,7 @@ class SliceInferer(Inferer):
         name: str = "",
         history: Sequence[PastTurn] = (),
         encodings: SliceEncodings | None = None,
+        on_progress: Progress | None = None,
     ) -> dict[str, Any]:
         """Segments the target on every slice, then answers the question.
 
@@ -191,6 +196,7 @@ class SliceInferer(Inferer):
             history: the earlier turns of a dialogue about this volume; each slice's conversation holds
                 them as answered on that slice.
             encodings: the volume's cached slice encodings (filled on first use); None encodes every slice.
+            on_progress: called with (slices done, slices in all) after each batch (a front end's progress bar).
 
         Returns:
             ``pred``: (1, X, Y, Z) uint8 mask on ``inputs``' grid (with its metadata and trace);
@@ -202,7 +208,7 @@ class SliceInferer(Inferer):
         skip_empty = self.skip_empty or is_blank(inputs, name)
         slices = list(iter_slices(inputs, self.slice_axis, skip_empty=skip_empty))
         mask = empty_mask_volume(inputs)
-        predictions = self.segment(slices, network, query, name, mask, history, encodings)
+        predictions = self.segment(slices, network, query, name, mask, history, encodings, on_progress)
         answer, answer_slice = self.answer(network, slices, predictions, query, history)
         if self.cleanup is not None:
             mask = self.cleanup(mask, single_structure=names_single_structure([query, answer]))
@@ -229,11 +235,12 @@ class SliceInferer(Inferer):
         mask: torch.Tensor,
         history: Sequence[PastTurn] = (),
         encodings: SliceEncodings | None = None,
+        on_progress: Progress | None = None,
     ) -> list[SlicePrediction]:
         """Runs the model on ``slices`` in batches; writes each slice's mask into ``mask`` and returns the predictions.
 
         Masks go straight into the (1, X, Y, Z) volume, batch by batch, so a large volume never holds
-        its slice masks twice. ``history`` and ``encodings`` are as for :meth:`__call__`.
+        its slice masks twice. ``history``, ``encodings`` and ``on_progress`` are as for :meth:`__call__`.
         """
         shared = None if history else self.prompts.inference_example(query)
         made: dict[tuple[bool, ...], TokenizedConversation] = {}
@@ -258,6 +265,8 @@ class SliceInferer(Inferer):
                     put_slice(mask, self.slice_axis, index, logits > 0)
                     predictions.append(self.describe(index, logits, box, score))
                 bar.update(len(batch))
+                if on_progress is not None:
+                    on_progress(bar.n, len(slices))
         return predictions
 
     @staticmethod

@@ -17,6 +17,9 @@ IMAGE = CommonKeys.IMAGE
 PRED = CommonKeys.PRED
 """The (1, X, Y, Z) uint8 target mask: on the loaded grid from the inferer, on the file's after ``Invertd``."""
 
+LOADED_PRED = "pred_loaded"
+"""A session turn's mask on the loaded grid (RAS), kept after ``Invertd`` has brought :data:`PRED` to the file's."""
+
 NAME = "name"
 """Volume name used for output files: the file name without .nii/.nii.gz, or the DICOM folder's name."""
 
