@@ -199,12 +199,8 @@ class TargetDataset(Dataset):
         extra = self.entry_dialogues(image_key)
         items = []
         for target in targets:
-            for follow_up in self.dialogues.follow_ups(self.class_name(image_key, target), extra):
-                chain = [follow_up]
-                rng = random.Random(f"{self.seed}/dialogues/{position}/{follow_up.question}")
-                more = self.dialogues.follow_ups(follow_up.target, extra) if follow_up.target else []
-                if more and self.dialogues.max_turns > 2:
-                    chain.append(rng.choice(more))
+            key = f"{self.seed}/dialogues/{position}"
+            for chain, _ in self.dialogues.eval_chains(self.class_name(image_key, target), key, extra):
                 items.append((image_key, [target], "label", tuple(chain)))
         return items
 

@@ -130,6 +130,22 @@ class DialogueSampler:
             name = chain[-1].target
         return chain
 
+    def eval_chains(
+        self, class_name: str, key: str, extra: Mapping[str, Sequence[FollowUp]] | None = None
+    ) -> list[tuple[list[FollowUp], random.Random]]:
+        """The follow-up chains evaluation asks after a first turn about ``class_name``: each of its
+        follow-ups, then (within ``max_turns``) one of that target's own, chosen by ``key`` and the
+        question. Each chain comes with the generator that chose it, for the dialogue's other choices."""
+        chains = []
+        for follow_up in self.follow_ups(class_name, extra):
+            rng = random.Random(f"{key}/{follow_up.question}")
+            chain = [follow_up]
+            more = self.follow_ups(follow_up.target, extra) if follow_up.target else []
+            if more and self.max_turns > 2:
+                chain.append(rng.choice(more))
+            chains.append((chain, rng))
+        return chains
+
     def continues(self, class_name: str, rng: random.Random, extra=None) -> bool:
         """Whether a training row about ``class_name`` continues into a dialogue (drawn at ``fraction``;
         without dialogues nothing is drawn, so the rows' other random choices stay as they were)."""

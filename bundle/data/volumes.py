@@ -145,12 +145,7 @@ class VolumeQuestionDataset(Dataset):
         values = {name: value for value, name in self.labels.items()}
         asked = []
         for value, name in sorted(self.labels.items()):
-            for follow_up in self.follow_ups.follow_ups(name, extra):
-                rng = random.Random(f"{self.seed}/{index}/{name}/{follow_up.question}")
-                chain = [follow_up]
-                more = self.follow_ups.follow_ups(follow_up.target, extra) if follow_up.target else []
-                if more and self.follow_ups.max_turns > 2:
-                    chain.append(rng.choice(more))
+            for chain, rng in self.follow_ups.eval_chains(name, f"{self.seed}/{index}/{name}", extra):
                 turns = [VolumeQuestion(name, value, "label", label_question(name, rng))]
                 turns += [self._follow_up_question(f, values) for f in chain]
                 asked.append(tuple(turns))
