@@ -11,7 +11,6 @@ instances (or frames) the volume was made of.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,51 +21,11 @@ from monai.deploy.core.domain.dicom_series import DICOMSeries
 from monai.deploy.core.domain.dicom_series_selection import StudySelectedSeries
 from monai.utils import MetaKeys, SpaceKeys
 
+from bundle.deploy.dicom_source import DicomSource
 from common.errors import DataError
 from transforms.dicom_reader import DicomSeriesReader, report
-from transforms.dicom_series import DEFAULT_TOLERANCE, SliceStack, plan_series
+from transforms.dicom_series import DEFAULT_TOLERANCE, plan_series
 from transforms.keys import FILENAME
-
-DHW_TO_XYZ = (2, 1, 0)
-"""(slice, row, column) frames <-> (column, row, slice) voxel axes; reversing axes is its own inverse."""
-
-
-@dataclass(frozen=True)
-class DicomSource:
-    """The instances of the selected series and the stack the volume was made of.
-
-    Attributes:
-        datasets: the series' instances, as the SDK loaded them.
-        stack: the slices of the volume, in order (:func:`transforms.dicom_series.plan_stack`).
-        series_uid: the series' SeriesInstanceUID.
-    """
-
-    datasets: tuple[Any, ...]
-    stack: SliceStack
-    series_uid: str
-
-    def source_images(self) -> list[Any]:
-        """The instances a SEG of the volume references: one per slice, or the one multi-frame instance."""
-        if self.stack.frames() is not None:
-            return [self.datasets[self.stack.images[0].source]]
-        return [self.datasets[image.source] for image in self.stack.images]
-
-    def frames(self, mask: torch.Tensor) -> np.ndarray:
-        """A (1, X, Y, Z) mask as boolean (frame, row, column) frames in the order of :meth:`source_images`' frames.
-
-        Raises:
-            DataError: the mask does not have the stack's shape.
-        """
-        if tuple(mask.shape[1:]) != self.stack.shape:
-            raise DataError(f"mask of shape {tuple(mask.shape[1:])} does not fit DICOM series {self.series_uid}")
-        frames = (torch.as_tensor(mask)[0] > 0).permute(*DHW_TO_XYZ).cpu().numpy()  # (slice, row, column)
-        order = self.stack.frames()
-        if order is None:
-            return frames
-        (instance,) = self.source_images()
-        stored = np.zeros((int(instance.NumberOfFrames), *frames.shape[1:]), dtype=bool)
-        stored[order] = frames  # frames left out of the volume (none for one stack) stay empty
-        return stored
 
 
 def selected_series(selection: Sequence[StudySelectedSeries]) -> DICOMSeries:

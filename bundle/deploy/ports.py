@@ -22,4 +22,4 @@ SELECTED_SERIES = "study_selected_series_list"
 """The SDK series selector's choice (-> DICOM volume operator)."""
 
 DICOM_SOURCE = "dicom_source"
-"""Data dictionary entry: the :class:`bundle.deploy.dicom_geometry.DicomSource` a volume was made of (for the SEG)."""
+"""Data dictionary entry: the :class:`bundle.deploy.dicom_source.DicomSource` a volume was made of (for the SEG)."""

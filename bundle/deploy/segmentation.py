@@ -28,7 +28,7 @@ import torch
 from pydicom.sr.codedict import codes
 
 from bundle.deploy import ports
-from bundle.deploy.dicom_geometry import DicomSource
+from bundle.deploy.dicom_source import DicomSource
 from bundle.deploy.structures import Structure, name_structure
 from bundle.inference import keys as K
 from bundle.inference.outputs import OutputLayout

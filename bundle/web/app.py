@@ -27,7 +27,8 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bundle.web.service import WebService, WebSession
+from bundle.web.service import SessionEnded, WebService, WebSession
+from bundle.web.uploads import UploadTooLarge
 from bundle.web.views import Window
 from common.errors import ConfigError, DataError, one_line
 
@@ -35,7 +36,12 @@ STATIC = Path(__file__).with_name("static")
 COOKIE = "medisee_session"
 MAX_QUESTION_BYTES = 64 * 1024
 """Largest JSON body of a question (the model refuses long questions itself; this bounds the read)."""
-DOWNLOAD_TYPES = {"mask": "application/gzip", "result": "application/json", "overlay": "image/png"}
+DOWNLOAD_TYPES = {
+    "mask": "application/gzip",
+    "result": "application/json",
+    "overlay": "image/png",
+    "seg": "application/dicom",
+}
 
 
 class RequestError(Exception):
@@ -44,13 +50,8 @@ class RequestError(Exception):
 
 def error_response(error: Exception) -> JSONResponse:
     """One readable message, as the page shows it."""
-    status = 400
-    message = one_line(error)
-    if "session has ended" in message:
-        status = 404
-    elif "larger than" in message and "an upload may be" in message:
-        status = 413
-    return JSONResponse({"error": message}, status_code=status)
+    status = 404 if isinstance(error, SessionEnded) else 413 if isinstance(error, UploadTooLarge) else 400
+    return JSONResponse({"error": one_line(error)}, status_code=status)
 
 
 def create_app(service: WebService) -> Starlette:

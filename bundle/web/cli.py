@@ -10,6 +10,7 @@ in one temporary folder, deleted when the server stops.
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -71,7 +72,6 @@ def build_service(args: argparse.Namespace, extra: Sequence[str], root: Path) ->
     from bundle.web.service import WebService, library_volumes
     from bundle.web.uploads import UploadLimits
 
-    check_limits(args)
     files, overrides = session_configs(args.config_file, model_overrides(extra))
     config = read_configs(files)
     check_ids(list(overrides), config)
@@ -89,25 +89,35 @@ def serve(args: argparse.Namespace, extra: Sequence[str]) -> None:
 
     from bundle.web.app import create_app
 
-    with tempfile.TemporaryDirectory(prefix="medisee-web-") as root:
+    check_limits(args)
+    listening = bind(args.host, args.port)  # a taken port costs no model building
+    with listening, tempfile.TemporaryDirectory(prefix="medisee-web-") as root:
         service = build_service(args, extra, Path(root))
-        config = uvicorn.Config(create_app(service), host=args.host, port=args.port, log_level="warning")
-        server = uvicorn.Server(config)
-        original = server.startup
-
-        async def announce(sockets: Any = None) -> None:
-            await original(sockets)
-            for listening in server.servers:
-                for sock in listening.sockets:
-                    host, port = sock.getsockname()[:2]
-                    print(f"MediSee web page: http://{host}:{port}/ (Ctrl+C stops)", flush=True)
-
-        server.startup = announce
+        host, port = listening.getsockname()[:2]
+        server = uvicorn.Server(uvicorn.Config(create_app(service), log_level="warning"))
+        print(f"MediSee web page: http://{host}:{port}/ (Ctrl+C stops)", flush=True)
         try:
-            server.run()
+            server.run(sockets=[listening])
         except KeyboardInterrupt:  # uvicorn shuts down cleanly, then passes Ctrl+C on
             pass
     print("MediSee web page stopped; its session folders are deleted", flush=True)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket (bound before the page is announced, so the address printed is the one served).
+
+    Raises:
+        ConfigError: the address cannot be used (taken, or not this machine's).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((host, port))
+    except OSError as error:
+        listening.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    return listening
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,21 +10,25 @@ it, or the server stops).
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import shutil
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bundle.deploy.segmentation import SEG_FILE
 from bundle.inference import keys as K
 from bundle.inference.inputs import VolumeSource
 from bundle.session import Conversation, Session
+from bundle.web.dicom import TurnSegWriter
 from bundle.web.uploads import UploadFolder, UploadLimits, shown_name
 from bundle.web.views import Plane, SliceViews, TurnOverlay, Window, default_window, png_bytes
 from common.errors import ConfigError, DataError
+from transforms.dicom_series import DEFAULT_TOLERANCE
 from transforms.intensity import WINDOW_PRESETS
 
 SESSION_ID_BYTES = 16
@@ -32,8 +36,12 @@ DEFAULT_IDLE_S = 3600.0
 QUERY_PREFIX = "config 'query': "
 UPLOADS = "uploads"
 OUTPUTS = "outputs"
-DOWNLOADS = (K.MASK_FILE, K.RESULT_FILE, K.OVERLAY_FILE)
-"""The output kinds a turn offers for download."""
+DOWNLOADS = (K.MASK_FILE, K.RESULT_FILE, K.OVERLAY_FILE, SEG_FILE)
+"""The output kinds a turn offers for download (the DICOM SEG for a DICOM series' turns that found their target)."""
+
+
+class SessionEnded(DataError):
+    """A request of a web session that has ended (or never was)."""
 
 
 @dataclass
@@ -65,9 +73,12 @@ class WebSession:
     views: SliceViews | None = None
     window: Window | None = None
     label: str = ""
+    seg_writer: TurnSegWriter | None = None
     overlays: dict[int, TurnOverlay] = field(default_factory=dict)
     progress: Progress = field(default_factory=Progress)
     last_seen: float = field(default_factory=time.monotonic)
+    working: threading.Lock = field(default_factory=threading.Lock)
+    """Held while the session's volume is opened or a question of it is answered (one at a time)."""
 
     def require_volume(self) -> Conversation:
         """The open volume's conversation.
@@ -144,13 +155,16 @@ class WebService:
         self.sessions: dict[str, WebSession] = {}
         self.model_lock = threading.Lock()
         self.threshold = float(session.inferer.presence_threshold)
+        self.tolerance = float(
+            getattr(session.preprocessing.transforms[0], "slice_spacing_tolerance", DEFAULT_TOLERANCE)
+        )
 
     # sessions
 
     def start(self) -> WebSession:
         """A new web session with its own folder (sessions idle too long end first)."""
         now = time.monotonic()
-        for old in [w.id for w in self.sessions.values() if now - w.last_seen > self.idle_s and not w.progress.busy]:
+        for old in [w.id for w in self.sessions.values() if now - w.last_seen > self.idle_s]:
             self.end(old)
         sid = secrets.token_hex(SESSION_ID_BYTES)
         folder = self.root / sid
@@ -163,24 +177,53 @@ class WebService:
         """The web session ``sid``.
 
         Raises:
-            DataError: no such session (it ended, or the server restarted).
+            SessionEnded: no such session (it ended, or the server restarted).
         """
         web = self.sessions.get(sid or "")
         if web is None:
-            raise DataError("this page's session has ended: reload the page")
+            raise SessionEnded("this page's session has ended: reload the page")
         web.last_seen = time.monotonic()
         return web
 
     def end(self, sid: str | None) -> bool:
-        """Ends web session ``sid``: its volume is released and its folder deleted. False if there was none."""
+        """Ends web session ``sid``: its volume is released and its folder deleted. False if there was none.
+
+        Never waits for the model: a session ended while its question is answered has its folder
+        deleted when that answer is done (:meth:`working_on`).
+        """
         web = self.sessions.pop(sid or "", None)
         if web is None:
             return False
-        with self.model_lock:
-            if self.session.conversation is web.conversation:
-                self.session.conversation = None
-        shutil.rmtree(web.folder, ignore_errors=True)
+        if web.working.acquire(blocking=False):
+            try:
+                self.release(web)
+            finally:
+                web.working.release()
         return True
+
+    @staticmethod
+    def release(web: WebSession) -> None:
+        """Forgets an ended session's volume and deletes its folder."""
+        web.conversation, web.views, web.overlays = None, None, {}
+        shutil.rmtree(web.folder, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def working_on(self, web: WebSession, stage: str) -> Iterator[Progress]:
+        """Runs one piece of model work for ``web`` (opening a volume, answering a question), one at a time.
+
+        Raises:
+            DataError: the session is already working.
+        """
+        if not web.working.acquire(blocking=False):
+            raise DataError("the page is still working on the last request: wait for it")
+        web.progress = Progress(busy=True, stage=stage)
+        try:
+            yield web.progress
+        finally:
+            web.progress.busy = False
+            if web.id not in self.sessions:  # ended meanwhile
+                self.release(web)
+            web.working.release()
 
     def end_all(self) -> None:
         """Ends every web session (the server stops)."""
@@ -221,17 +264,14 @@ class WebService:
 
     def open(self, web: WebSession, path: Path, label: str) -> dict[str, Any]:
         """Loads the volume at ``path`` for ``web`` (its earlier volume and turns are released)."""
-        with self.model_lock:
-            web.progress = Progress(busy=True, stage="reading the volume")
-            try:
-                conversation = self.session.open(path, output_dir=web.folder / OUTPUTS, keep_source=True)
-            finally:
-                web.progress.busy = False
+        with self.working_on(web, "reading the volume"), self.model_lock:
+            conversation = self.session.open(path, output_dir=web.folder / OUTPUTS, keep_source=True)
             self.session.conversation = None  # current again only while this session asks
         if conversation.source is None or min(conversation.source.shape[1:]) < 2:
             shape = "x".join(str(n) for n in conversation.volume.shape[1:])
             raise DataError(f"{label} is a 2D image ({shape} voxels): upload a volume of several slices")
         spacing = [float(s) for s in conversation.entry[K.IMAGE].pixdim[:3]]
+        web.seg_writer = TurnSegWriter(Path(path), self.tolerance) if Path(path).is_dir() else None
         web.conversation, web.label, web.overlays = conversation, label, {}
         web.views = SliceViews(conversation.source, spacing)
         web.window = default_window(conversation.source, self.window_preset)
@@ -259,26 +299,25 @@ class WebService:
 
         Raises:
             ConfigError: the question is empty or too long.
-            DataError: no volume is open, or the model is answering another of this session's questions.
+            DataError: no volume is open, or the session is still working on its last request.
         """
         conversation = web.require_volume()
         if not str(question).strip():
             raise ConfigError("the question is empty: type a question")
-        if web.progress.busy:
-            raise DataError("a question is being answered: wait for its answer")
-        web.progress = Progress(busy=True, stage="finding the target slice by slice")
-        try:
+        with self.working_on(web, "finding the target slice by slice") as progress:
             with self.model_lock:
                 self.session.use(conversation)
                 try:
-                    turn = self.session.ask(question, on_progress=web.progress.update)
+                    turn = self.session.ask(question, on_progress=progress.update)
                 except ConfigError as error:
                     # the session words it for the command line; the page has no config ids
                     raise ConfigError(str(error).removeprefix(QUERY_PREFIX)) from None
                 finally:
                     self.session.conversation = None
-        finally:
-            web.progress.busy = False
+            if web.seg_writer is not None:
+                progress.stage = "writing the DICOM SEG"
+                turn = web.seg_writer(turn, conversation.output_dir)
+                conversation.turns[-1] = turn
         boxes = {int(s.index): s.box.tolist() for s in turn[K.SLICES]}
         overlay = TurnOverlay.of(turn[K.LOADED_PRED], boxes)
         web.overlays[turn[K.TURN]] = overlay

@@ -50,6 +50,10 @@ class UploadLimits:
         return cls(int(upload_mb * MEGABYTE), int(unpacked_mb * MEGABYTE))
 
 
+class UploadTooLarge(DataError):
+    """An upload over the size limit."""
+
+
 def shown_name(filename: str) -> str:
     """A user's file name as it may be shown: its last path part, printable, at most :data:`SHOWN_NAME_CHARS`."""
     last = re.split(r"[\\/]", filename or "")[-1]
@@ -167,10 +171,10 @@ class UploadFolder:
         parts = re.split(r"[\\/]", member)
         return parts[0] == "__MACOSX" or parts[-1].startswith(".")
 
-    def too_large(self, filename: str) -> DataError:
+    def too_large(self, filename: str) -> UploadTooLarge:
         """The error of an upload over the size limit."""
         limit = self.limits.max_bytes / MEGABYTE
-        return DataError(f"{shown_name(filename)} is larger than the {limit:g} MiB an upload may be")
+        return UploadTooLarge(f"{shown_name(filename)} is larger than the {limit:g} MiB an upload may be")
 
     def remove(self, path: Path) -> None:
         """Deletes a stored upload (its numbered folder) that could not be opened."""

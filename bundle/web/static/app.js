@@ -4,6 +4,7 @@
 
 const PLANES = ["sagittal", "coronal", "axial"]; // RAS axes 0, 1, 2
 const POLL_MS = 250;
+const DOWNLOAD_LABELS = { mask: "mask (NIfTI)", result: "result (JSON)", overlay: "overlay (PNG)", seg: "DICOM SEG" };
 const state = { volume: null, level: 0, width: 1, shownTurn: null, busy: false, maxUpload: null };
 
 const $ = (id) => document.getElementById(id);
@@ -158,7 +159,7 @@ function addTurn(turn) {
     link.href = `/api/download/${turn.turn}/${kind}`;
     link.dataset.kind = kind;
     link.setAttribute("download", "");
-    link.textContent = kind;
+    link.textContent = DOWNLOAD_LABELS[kind] || kind;
     downloads.append(link);
   }
   item.append(question, answer, facts, downloads);

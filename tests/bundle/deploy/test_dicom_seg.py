@@ -7,13 +7,12 @@ Debian package dicom3tools, which ``.ci/run`` installs: these tests fail, not sk
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
 
 from tests.bundle.deploy.runs import NEEDS_DEPLOY_EXTRA, run_app, write_case
+from tests.helpers.dicom3tools import dicom3tools
 from tests.helpers.tiny import TINY
 
 pytest.importorskip("monai.deploy.core", reason=NEEDS_DEPLOY_EXTRA)
@@ -25,21 +24,11 @@ from pydicom.sr.codedict import codes  # noqa: E402  (after the skip: pydicom co
 pytestmark = pytest.mark.filterwarnings("ignore:builtin type:DeprecationWarning")  # ITK's SWIG bindings
 
 SEG_CASES = ["regular", "uneven", "missing_slice", "tilt", "localizers", "enhanced"]
-DICOM3TOOLS = "install dicom3tools (apt-get install -y dicom3tools), as .ci/run does"
 
 
 def read_seg(run):
     assert run.process.returncode == 0, run.process.stderr[-3000:]
     return pydicom.dcmread(run.output("seg.dcm"))
-
-
-def dicom3tools(tool: str, *files) -> list[str]:
-    """The report of a dicom3tools checker on ``files``, one line per message."""
-    executable = shutil.which(tool)
-    if executable is None:
-        pytest.fail(f"{tool} not found: {DICOM3TOOLS}")
-    process = subprocess.run([executable, *map(str, files)], capture_output=True, text=True, timeout=120)
-    return (process.stdout + process.stderr).splitlines()
 
 
 @pytest.mark.parametrize("case", SEG_CASES)

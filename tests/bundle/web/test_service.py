@@ -10,6 +10,7 @@ import zipfile
 
 import nibabel as nib
 import numpy as np
+import pydicom
 import pytest
 from PIL import Image
 
@@ -19,7 +20,8 @@ from bundle.web.app import COOKIE, create_app
 from bundle.web.service import WebService
 from bundle.web.uploads import UploadLimits
 from tests.helpers import dicom as D
-from tests.helpers.inference import QUERY, mask_array, save_phantom
+from tests.helpers.dicom3tools import dicom3tools, errors_of
+from tests.helpers.inference import QUERY, mask_array, run_bundle, save_phantom
 from tests.helpers.tiny import TINY
 from tests.helpers.web import PageClient, ServedApp
 
@@ -65,7 +67,7 @@ def test_an_uploaded_volume_is_answered_turn_by_turn_and_its_files_downloaded(se
     status, turn = client.json("/api/ask", {"question": QUERY})
     assert status == 200 and turn["turn"] == 1 and turn["question"] == QUERY
     assert turn["found"] and turn["slices"] and turn["volume_ml"] > 0 and turn["presence"] is not None
-    assert turn["downloads"] == ["mask", "result", "overlay"]
+    assert turn["downloads"] == ["mask", "result", "overlay"]  # a NIfTI volume has no DICOM SEG
     status, progress = client.json("/api/progress", method="GET")
     assert progress == {"busy": False, "done": 16, "total": 16, "stage": "finding the target slice by slice"}
     status, mask, _ = client.request("/api/download/1/mask")
@@ -87,8 +89,6 @@ def test_an_uploaded_volume_is_answered_turn_by_turn_and_its_files_downloaded(se
 
 
 def test_the_web_mask_is_the_workflows_mask(served, image, tmp_path):
-    from tests.helpers.inference import run_bundle
-
     client = page(served)
     client.json("/api/open", {"name": "ph0"})
     client.json("/api/ask", {"question": QUERY})
@@ -110,6 +110,19 @@ def test_a_zipped_dicom_series_opens(served, tmp_path):
     status, info = upload(client, "study.zip", archive.getvalue())
     assert status == 200, info
     assert sorted(info["shape"]) == [8, 32, 40]
+    status, turn = client.json("/api/ask", {"question": QUERY})
+    assert status == 200 and turn["found"] and turn["downloads"] == ["mask", "result", "overlay", "seg"]
+    status, data, kind = client.request("/api/download/1/seg")
+    assert status == 200 and kind == "application/dicom"
+    seg = pydicom.dcmread(io.BytesIO(data))
+    source = pydicom.dcmread(next(series.iterdir()))
+    assert seg.Modality == "SEG" and seg.StudyInstanceUID == source.StudyInstanceUID
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == source.SeriesInstanceUID
+    assert seg.SegmentSequence[0].SegmentDescription == QUERY
+    assert int(seg.NumberOfFrames) == len(turn["slices"])  # one frame per slice holding the target
+    (tmp_path / "seg.dcm").write_bytes(data)
+    report = dicom3tools("dciodvfy", tmp_path / "seg.dcm")
+    assert not errors_of(report), "\n".join(report)
 
 
 def bad_uploads(image):
