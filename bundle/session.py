@@ -32,7 +32,7 @@ from monai.bundle import ConfigParser
 from bundle.engines.precision import autocast
 from bundle.inference import keys as K
 from bundle.inference.dialogue import Dialogue, SaveDialogueSummary, turn_entry
-from bundle.inference.inferer import Progress
+from bundle.inference.inferer import ProgressCallback
 from bundle.inference.inputs import datalist
 from bundle.inference.outputs import OutputLayout
 from bundle.inference.settings import check_query, check_query_fits
@@ -182,7 +182,7 @@ class Session:
         """Starts a new dialogue about the open volume (its slice encodings are kept)."""
         self.dialogue.new()
 
-    def ask(self, question: Any, on_progress: Progress | None = None) -> dict[str, Any]:
+    def ask(self, question: Any, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
         """Answers ``question`` as the next turn and writes its outputs; returns the turn's entry with its outputs.
 
         The result holds ``K.ANSWER``, ``K.RESULT`` (slices, 3D box, volume in mL, presence),

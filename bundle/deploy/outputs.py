@@ -14,14 +14,12 @@ from typing import Any
 from monai.deploy.core import Fragment, Operator, OperatorSpec
 
 from bundle.deploy import ports
-from bundle.deploy.segmentation import SEG_FILE, SaveDicomSegd
+from bundle.deploy.segmentation import SEG_FILE, SEG_SUFFIX, SaveDicomSegd
 from bundle.inference import SaveMaskd, SaveResultd
 from bundle.inference import keys as K
 from bundle.inference.outputs import OutputLayout
 from bundle.inference.summary import describe_volume
 from bundle.inference.writers import VolumeWriter
-
-SEG_SUFFIX = "_seg.dcm"
 
 
 class DeployOutputLayout(OutputLayout):

@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 SEG_FILE = "seg"
 """Output kind of the DICOM SEG (``OUT/NAME_seg.dcm``)."""
+SEG_SUFFIX = "_seg.dcm"
 
 DISTRIBUTION = "medisee-bundle"
 UNKNOWN_VERSION = "unknown"

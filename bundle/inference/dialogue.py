@@ -28,7 +28,7 @@ from monai.data import MetaTensor
 
 from bundle.inference import keys as K
 from bundle.inference.encodings import SliceEncodings
-from bundle.inference.inferer import PastTurn, Progress, SliceInferer
+from bundle.inference.inferer import PastTurn, ProgressCallback, SliceInferer
 from bundle.inference.outputs import OutputLayout, turn_name
 from common.errors import DataError
 from common.files import write_json
@@ -86,7 +86,7 @@ class Dialogue:
         network: torch.nn.Module,
         question: str,
         name: str = "",
-        on_progress: Progress | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> dict[str, Any]:
         """Answers ``question`` after the earlier turns; returns the inferer's outputs (see :class:`SliceInferer`).
 

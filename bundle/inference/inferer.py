@@ -45,7 +45,7 @@ MIN_TARGET_PIXELS = 1
 """A slice holds the target from this many predicted pixels."""
 
 
-Progress = Callable[[int, int], None]
+ProgressCallback = Callable[[int, int], None]
 """A progress callback: (slices done, slices in all)."""
 
 
@@ -184,7 +184,7 @@ class SliceInferer(Inferer):
         name: str = "",
         history: Sequence[PastTurn] = (),
         encodings: SliceEncodings | None = None,
-        on_progress: Progress | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> dict[str, Any]:
         """Segments the target on every slice, then answers the question.
 
@@ -235,7 +235,7 @@ class SliceInferer(Inferer):
         mask: torch.Tensor,
         history: Sequence[PastTurn] = (),
         encodings: SliceEncodings | None = None,
-        on_progress: Progress | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> list[SlicePrediction]:
         """Runs the model on ``slices`` in batches; writes each slice's mask into ``mask`` and returns the predictions.
 

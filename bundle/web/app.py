@@ -95,12 +95,8 @@ def create_app(service: WebService) -> Starlette:
         web = web_session(request)
         filename = request.query_params.get("filename", "")
         declared = request.headers.get("content-length")
-
-        async def body() -> AsyncIterator[bytes]:
-            async for chunk in request.stream():
-                yield chunk
-
-        path = await service.upload(web, filename, body(), int(declared) if declared and declared.isdigit() else None)
+        size = int(declared) if declared and declared.isdigit() else None
+        path = await web.uploads.store(filename, request.stream(), size)
         return JSONResponse(await run_in_threadpool(service.open_upload, web, path, filename))
 
     async def library(request: Request) -> Response:

@@ -16,11 +16,9 @@ import torch
 
 from bundle.deploy import ports
 from bundle.deploy.dicom_source import DicomSource, folder_source
-from bundle.deploy.segmentation import SEG_FILE, SaveDicomSegd
+from bundle.deploy.segmentation import SEG_FILE, SEG_SUFFIX, SaveDicomSegd
 from bundle.inference import keys as K
 from bundle.inference.outputs import OutputLayout
-
-SEG_SUFFIX = "_seg.dcm"
 
 
 class SegLayout(OutputLayout):

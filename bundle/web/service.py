@@ -15,13 +15,14 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bundle.deploy.segmentation import SEG_FILE
 from bundle.inference import keys as K
+from bundle.inference.dialogue import turn_line
 from bundle.inference.inputs import VolumeSource
 from bundle.session import Conversation, Session
 from bundle.web.dicom import TurnSegWriter
@@ -107,21 +108,20 @@ def library_volumes(sources: Sequence[VolumeSource]) -> dict[str, Path]:
     return {source.name: source.path for source in sources}
 
 
-def turn_summary(turn: Mapping[str, Any], threshold: float) -> dict[str, Any]:
-    """What the page shows of one turn."""
+def turn_summary(turn: Mapping[str, Any], threshold: float, overlay: TurnOverlay) -> dict[str, Any]:
+    """What the page shows of one turn: the dialogue summary's line, plus the 3D box, the highest presence
+    score, the files offered and the slices the views go to."""
+    line = turn_line(turn)
+    files = line.pop("files")
     result = turn.get(K.RESULT, {})
     scores = [p["score"] for p in result.get("presence", []) if p.get("score") is not None]
     return {
-        "turn": turn[K.TURN],
-        "question": str(turn[K.QUERY]),
-        "answer": turn.get(K.ANSWER),
-        "found": bool(result.get("found")),
-        "slices": [s["index"] for s in result.get("slices", [])],
+        **line,
         "box_3d": result.get("box_3d"),
-        "volume_ml": result.get("volume_ml"),
         "presence": max(scores) if scores else None,
         "presence_threshold": threshold,
-        "downloads": [kind for kind in DOWNLOADS if kind in turn.get(K.OUTPUT_FILES, {})],
+        "downloads": [kind for kind in DOWNLOADS if kind in files],
+        "centre": overlay.centre(),
     }
 
 
@@ -232,12 +232,6 @@ class WebService:
 
     # volumes
 
-    async def upload(
-        self, web: WebSession, filename: str, body: AsyncIterator[bytes], declared: int | None = None
-    ) -> Path:
-        """Stores an upload in the session's folder; returns the stored volume's path (see :mod:`bundle.web.uploads`)."""
-        return await web.uploads.store(filename, body, declared)
-
     def open_upload(self, web: WebSession, path: Path, filename: str) -> dict[str, Any]:
         """Opens a stored upload; an upload that is not a readable volume is deleted and refused.
 
@@ -267,7 +261,7 @@ class WebService:
         with self.working_on(web, "reading the volume"), self.model_lock:
             conversation = self.session.open(path, output_dir=web.folder / OUTPUTS, keep_source=True)
             self.session.conversation = None  # current again only while this session asks
-        if conversation.source is None or min(conversation.source.shape[1:]) < 2:
+        if min(conversation.source.shape[1:]) < 2:
             shape = "x".join(str(n) for n in conversation.volume.shape[1:])
             raise DataError(f"{label} is a 2D image ({shape} voxels): upload a volume of several slices")
         spacing = [float(s) for s in conversation.entry[K.IMAGE].pixdim[:3]]
@@ -286,10 +280,7 @@ class WebService:
             "spacing": list(web.views.spacing),
             "window": {"level": web.window.level, "width": web.window.width},
             "presets": {name: {"level": lv, "width": wd} for name, (lv, wd) in WINDOW_PRESETS.items()},
-            "turns": [
-                {**turn_summary(t, self.threshold), "centre": web.overlays[t[K.TURN]].centre()}
-                for t in web.conversation.turns
-            ],
+            "turns": [turn_summary(t, self.threshold, web.overlays[t[K.TURN]]) for t in web.conversation.turns],
         }
 
     # questions
@@ -321,7 +312,7 @@ class WebService:
         boxes = {int(s.index): s.box.tolist() for s in turn[K.SLICES]}
         overlay = TurnOverlay.of(turn[K.LOADED_PRED], boxes)
         web.overlays[turn[K.TURN]] = overlay
-        return {**turn_summary(turn, self.threshold), "centre": overlay.centre()}
+        return turn_summary(turn, self.threshold, overlay)
 
     def new_dialogue(self, web: WebSession) -> None:
         """Starts a new dialogue about the open volume (its encodings are kept)."""

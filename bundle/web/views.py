@@ -24,6 +24,8 @@ from common.errors import DataError
 
 VIEW_SIZE = 512
 """Longest side of a rendered view, in pixels."""
+OTHER_AXES = ((1, 2), (0, 2), (0, 1))
+"""For each of the X, Y and Z axes, the two others (reduced over for that axis' profile)."""
 MR_PERCENTILES = (1.0, 99.0)
 """The default window of a volume that is not CT: these percentiles of its intensities."""
 
@@ -89,10 +91,8 @@ class TurnOverlay:
         spatial = torch.as_tensor(mask)[0].cpu().numpy() > 0
         extent = None
         if spatial.any():
-            extent = tuple(
-                (int(np.flatnonzero(spatial.any(axis=other))[0]), int(np.flatnonzero(spatial.any(axis=other))[-1]))
-                for other in ((1, 2), (0, 2), (0, 1))
-            )
+            occupied = [np.flatnonzero(spatial.any(axis=others)) for others in OTHER_AXES]
+            extent = tuple((int(held[0]), int(held[-1])) for held in occupied)
         return cls(spatial, slice_boxes, extent)
 
     def centre(self) -> list[int] | None:
@@ -100,7 +100,7 @@ class TurnOverlay:
         (None without a target)."""
         if self.extent is None:
             return None
-        return [int(self.mask.sum(axis=others).argmax()) for others in ((1, 2), (0, 2), (0, 1))]
+        return [int(self.mask.sum(axis=others).argmax()) for others in OTHER_AXES]
 
 
 class SliceViews:
